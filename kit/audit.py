@@ -1,0 +1,417 @@
+"""Tamper-evident audit log: an append-only, hash-chained table per service.
+
+Each entry stores ``entry_hash = SHA-256(prev_hash || canonical(entry))``.
+Appends take a transaction-scoped advisory lock, so concurrent writers are
+serialised and the chain never forks; the lock is released at commit, so
+append audit entries as the last step of a request. Checkpoints sign
+``(seq, entry_hash)`` with Ed25519 and can be copied to an append-only file
+(a WORM mount) the service cannot rewrite. :func:`verify_chain` walks the
+chain and reports the first bad entry: edited, removed, reordered, or a tail
+truncated behind a checkpoint.
+
+Entries carry ids and vault tokens, never personal data.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from opentelemetry import trace
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.context import current_request_id
+
+GENESIS_HASH = bytes(32)
+_VERIFY_BATCH = 1000
+
+
+def signing_key_from_secret(secret: str) -> Ed25519PrivateKey:
+    """Derive the checkpoint signing key from the configured secret (32+ random bytes)."""
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(secret.encode()).digest())
+
+
+def lock_key(schema: str) -> int:
+    """A stable signed 64-bit advisory-lock key for one service's chain."""
+    return int.from_bytes(hashlib.sha256(f"audit:{schema}".encode()).digest()[:8], "big", signed=True)
+
+
+def canonical(entry: dict[str, Any]) -> bytes:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def compute_hash(prev_hash: bytes, entry: dict[str, Any]) -> bytes:
+    return hashlib.sha256(prev_hash + canonical(entry)).digest()
+
+
+def _utc_iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+class AuditLog:
+    """The audit tables of one service schema and the operations on them."""
+
+    def __init__(self, metadata: MetaData) -> None:
+        if metadata.schema is None:
+            raise ValueError("audit tables need a metadata bound to a service schema")
+        self.schema: str = metadata.schema
+        self.entries = Table(
+            "audit_entry",
+            metadata,
+            Column("seq", BigInteger, primary_key=True, autoincrement=False),
+            Column("id", Uuid, nullable=False, unique=True),
+            Column("occurred_at", DateTime(timezone=True), nullable=False),
+            Column("actor", String(200), nullable=False),
+            Column("actor_kind", String(32), nullable=False),
+            Column("action", String(200), nullable=False, index=True),
+            Column("target", String(200), nullable=True, index=True),
+            Column("outcome", String(32), nullable=False),
+            Column("detail", JSONB, nullable=False),
+            Column("request_id", String(128), nullable=True),
+            Column("trace_id", String(32), nullable=True),
+            Column("prev_hash", LargeBinary(32), nullable=False),
+            Column("entry_hash", LargeBinary(32), nullable=False),
+        )
+        self.checkpoints = Table(
+            "audit_checkpoint",
+            metadata,
+            Column("seq", BigInteger, primary_key=True, autoincrement=False),
+            Column("entry_hash", LargeBinary(32), nullable=False),
+            Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+            Column("signature", LargeBinary(64), nullable=False),
+            Column("key_id", Text, nullable=False),
+        )
+
+    async def _lock(self, session: AsyncSession) -> None:
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(self.schema)})
+
+    async def _tail(self, session: AsyncSession) -> tuple[int, bytes]:
+        row = (
+            await session.execute(
+                select(self.entries.c.seq, self.entries.c.entry_hash).order_by(self.entries.c.seq.desc()).limit(1)
+            )
+        ).first()
+        return (0, GENESIS_HASH) if row is None else (row.seq, row.entry_hash)
+
+    async def append(
+        self,
+        session: AsyncSession,
+        *,
+        actor: str,
+        action: str,
+        actor_kind: str = "staff",
+        target: str | None = None,
+        outcome: str = "success",
+        detail: dict[str, Any] | None = None,
+    ) -> AuditRecord:
+        """Append one entry in the caller's transaction (the request's)."""
+        await self._lock(session)
+        prev_seq, prev_hash = await self._tail(session)
+        span_context = trace.get_current_span().get_span_context()
+        record = AuditRecord(
+            seq=prev_seq + 1,
+            id=uuid.uuid4(),
+            occurred_at=datetime.now(UTC),
+            actor=actor,
+            actor_kind=actor_kind,
+            action=action,
+            target=target,
+            outcome=outcome,
+            # Round-trip through JSON so the hash covers what JSONB will return.
+            detail=json.loads(canonical(detail or {})),
+            request_id=current_request_id(),
+            trace_id=format(span_context.trace_id, "032x") if span_context.is_valid else None,
+            prev_hash=prev_hash,
+            entry_hash=b"",
+        )
+        record.entry_hash = compute_hash(prev_hash, record.hashed_fields())
+        await session.execute(insert(self.entries).values(**record.row()))
+        return record
+
+    async def checkpoint(self, session: AsyncSession, signing_key: Ed25519PrivateKey) -> Checkpoint | None:
+        """Sign the current tail. Call in its own transaction, then commit.
+
+        The file copy is written by :meth:`export_checkpoint` after commit, so
+        the file never holds a checkpoint of a rolled-back entry.
+        """
+        await self._lock(session)
+        seq, entry_hash = await self._tail(session)
+        if seq == 0:
+            return None
+        existing = (await session.execute(select(self.checkpoints.c.seq).where(self.checkpoints.c.seq == seq))).first()
+        if existing is not None:
+            return None
+        cp = Checkpoint.sign(self.schema, seq, entry_hash, signing_key)
+        await session.execute(
+            insert(self.checkpoints).values(
+                seq=cp.seq, entry_hash=cp.entry_hash, signature=cp.signature, key_id=cp.key_id
+            )
+        )
+        return cp
+
+    async def entries_since_checkpoint(self, session: AsyncSession) -> int:
+        last_cp = (await session.execute(select(func.max(self.checkpoints.c.seq)))).scalar() or 0
+        tail, _ = await self._tail(session)
+        return int(tail - last_cp)
+
+    async def stored_checkpoints(self, session: AsyncSession) -> list[Checkpoint]:
+        rows = (await session.execute(select(self.checkpoints).order_by(self.checkpoints.c.seq))).all()
+        return [
+            Checkpoint(schema=self.schema, seq=r.seq, entry_hash=r.entry_hash, signature=r.signature, key_id=r.key_id)
+            for r in rows
+        ]
+
+    async def verify(  # noqa: PLR0911 (one early return per kind of tampering)
+        self,
+        session: AsyncSession,
+        public_key: Ed25519PublicKey,
+        *,
+        extra_checkpoints: Iterable[Checkpoint] = (),
+    ) -> VerificationReport:
+        """Walk the whole chain; report the first entry that is not as written."""
+        checkpoints = {cp.seq: cp for cp in await self.stored_checkpoints(session)}
+        for cp in extra_checkpoints:
+            checkpoints.setdefault(cp.seq, cp)
+        for cp in sorted(checkpoints.values(), key=lambda c: c.seq):
+            if not cp.is_signed_by(public_key):
+                return VerificationReport.failed(cp.seq, Problem.forged_checkpoint, 0, len(checkpoints))
+
+        expected_seq = 1
+        prev_hash = GENESIS_HASH
+        checked = 0
+        last_seq = 0
+        while True:
+            rows = (
+                await session.execute(
+                    select(self.entries)
+                    .where(self.entries.c.seq >= expected_seq)
+                    .order_by(self.entries.c.seq)
+                    .limit(_VERIFY_BATCH)
+                )
+            ).all()
+            if not rows:
+                break
+            for row in rows:
+                record = AuditRecord.from_row(row)
+                if record.seq != expected_seq:
+                    return VerificationReport.failed(expected_seq, Problem.missing_entry, checked, len(checkpoints))
+                if record.prev_hash != prev_hash:
+                    return VerificationReport.failed(record.seq, Problem.broken_link, checked, len(checkpoints))
+                if compute_hash(prev_hash, record.hashed_fields()) != record.entry_hash:
+                    return VerificationReport.failed(record.seq, Problem.altered_entry, checked, len(checkpoints))
+                signed = checkpoints.get(record.seq)
+                if signed is not None and signed.entry_hash != record.entry_hash:
+                    return VerificationReport.failed(record.seq, Problem.checkpoint_mismatch, checked, len(checkpoints))
+                prev_hash = record.entry_hash
+                last_seq = record.seq
+                expected_seq += 1
+                checked += 1
+        beyond = [seq for seq in checkpoints if seq > last_seq]
+        if beyond:
+            return VerificationReport.failed(last_seq + 1, Problem.truncated, checked, len(checkpoints))
+        return VerificationReport(ok=True, entries_checked=checked, checkpoints_checked=len(checkpoints))
+
+
+@dataclass(slots=True)
+class AuditRecord:
+    seq: int
+    id: uuid.UUID
+    occurred_at: datetime
+    actor: str
+    actor_kind: str
+    action: str
+    target: str | None
+    outcome: str
+    detail: dict[str, Any]
+    request_id: str | None
+    trace_id: str | None
+    prev_hash: bytes
+    entry_hash: bytes
+
+    def hashed_fields(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "id": str(self.id),
+            "occurred_at": _utc_iso(self.occurred_at),
+            "actor": self.actor,
+            "actor_kind": self.actor_kind,
+            "action": self.action,
+            "target": self.target,
+            "outcome": self.outcome,
+            "detail": self.detail,
+            "request_id": self.request_id,
+            "trace_id": self.trace_id,
+        }
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "id": self.id,
+            "occurred_at": self.occurred_at,
+            "actor": self.actor,
+            "actor_kind": self.actor_kind,
+            "action": self.action,
+            "target": self.target,
+            "outcome": self.outcome,
+            "detail": self.detail,
+            "request_id": self.request_id,
+            "trace_id": self.trace_id,
+            "prev_hash": self.prev_hash,
+            "entry_hash": self.entry_hash,
+        }
+
+    @classmethod
+    def from_row(cls, row: Any) -> AuditRecord:
+        m = row._mapping
+        return cls(**{name: m[name] for name in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    schema: str
+    seq: int
+    entry_hash: bytes
+    signature: bytes
+    key_id: str
+
+    @staticmethod
+    def message(schema: str, seq: int, entry_hash: bytes) -> bytes:
+        return f"audit-checkpoint:{schema}:{seq}:".encode() + entry_hash
+
+    @classmethod
+    def sign(cls, schema: str, seq: int, entry_hash: bytes, key: Ed25519PrivateKey) -> Checkpoint:
+        signature = key.sign(cls.message(schema, seq, entry_hash))
+        return cls(
+            schema=schema,
+            seq=seq,
+            entry_hash=entry_hash,
+            signature=signature,
+            key_id=key_id(key.public_key()),
+        )
+
+    def is_signed_by(self, public_key: Ed25519PublicKey) -> bool:
+        try:
+            public_key.verify(self.signature, self.message(self.schema, self.seq, self.entry_hash))
+        except InvalidSignature:
+            return False
+        return True
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "schema": self.schema,
+                "seq": self.seq,
+                "entry_hash": self.entry_hash.hex(),
+                "signature": base64.b64encode(self.signature).decode(),
+                "key_id": self.key_id,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, line: str) -> Checkpoint:
+        data = json.loads(line)
+        return cls(
+            schema=data["schema"],
+            seq=int(data["seq"]),
+            entry_hash=bytes.fromhex(data["entry_hash"]),
+            signature=base64.b64decode(data["signature"]),
+            key_id=data["key_id"],
+        )
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def export_checkpoint(cp: Checkpoint, sink: Path) -> None:
+    """Append a committed checkpoint to the write-once file."""
+    with sink.open("a", encoding="utf-8") as fh:
+        fh.write(cp.to_json() + "\n")
+
+
+def load_checkpoints(sink: Path, schema: str) -> list[Checkpoint]:
+    if not sink.exists():
+        return []
+    found = [Checkpoint.from_json(line) for line in sink.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [cp for cp in found if cp.schema == schema]
+
+
+class Problem(enum.StrEnum):
+    missing_entry = "missing_entry"
+    broken_link = "broken_link"
+    altered_entry = "altered_entry"
+    truncated = "truncated"
+    checkpoint_mismatch = "checkpoint_mismatch"
+    forged_checkpoint = "forged_checkpoint"
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationReport:
+    ok: bool
+    entries_checked: int
+    checkpoints_checked: int
+    first_bad_seq: int | None = None
+    problem: Problem | None = None
+
+    @classmethod
+    def failed(cls, seq: int, problem: Problem, checked: int, checkpoints: int) -> VerificationReport:
+        return cls(
+            ok=False,
+            entries_checked=checked,
+            checkpoints_checked=checkpoints,
+            first_bad_seq=seq,
+            problem=problem,
+        )
+
+
+def append_only_trigger_sql(schema: str) -> Sequence[str]:
+    """DDL that makes the audit tables refuse UPDATE, DELETE and TRUNCATE."""
+    return (
+        f"""
+        CREATE OR REPLACE FUNCTION "{schema}".audit_refuse_change() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'audit log is append-only (% on %)', TG_OP, TG_TABLE_NAME
+                USING ERRCODE = 'insufficient_privilege';
+        END $$;
+        """,
+        f"""CREATE TRIGGER audit_entry_append_only BEFORE UPDATE OR DELETE ON "{schema}".audit_entry
+            FOR EACH ROW EXECUTE FUNCTION "{schema}".audit_refuse_change();""",
+        f"""CREATE TRIGGER audit_entry_no_truncate BEFORE TRUNCATE ON "{schema}".audit_entry
+            FOR EACH STATEMENT EXECUTE FUNCTION "{schema}".audit_refuse_change();""",
+        f"""CREATE TRIGGER audit_checkpoint_append_only BEFORE UPDATE OR DELETE ON "{schema}".audit_checkpoint
+            FOR EACH ROW EXECUTE FUNCTION "{schema}".audit_refuse_change();""",
+    )

@@ -1,0 +1,137 @@
+"""Settings base shared by every service.
+
+Each service subclasses :class:`ServiceSettings` with its own env prefix
+(``IDENTITY_``, ``VAULT_``...). Values common to the whole suite (database URL,
+gateway address, environment) can also be given once with the ``SUITE_``
+prefix; a service-prefixed variable wins over the suite-wide one.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, ClassVar
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+SUITE_ENV_PREFIX = "SUITE_"
+#: Every development default secret starts with this marker, so the guard can
+#: refuse it even if someone copies the value into a production config.
+DEV_SECRET_MARKER = "dev-insecure-"  # noqa: S105 (a marker, not a secret)
+
+
+class Environment(enum.StrEnum):
+    development = "development"
+    test = "test"
+    staging = "staging"
+    production = "production"
+
+    @property
+    def allows_dev_secrets(self) -> bool:
+        return self in (Environment.development, Environment.test)
+
+
+class InsecureSettingsError(ValueError):
+    """Raised at start-up when a deployed environment still uses a default secret."""
+
+
+class SuiteSettings(BaseSettings):
+    """Settings of every process of the suite (services and gateway)."""
+
+    model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore", frozen=True)
+
+    #: Process name, used for the schema, telemetry resource and logs.
+    service_name: ClassVar[str] = "service"
+
+    environment: Environment = Environment.development
+    gateway_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The one address a service knows: every service-to-service call goes through it.",
+    )
+    http_timeout_seconds: float = Field(default=5.0, gt=0)
+    http_retries: int = Field(default=2, ge=0, le=10)
+    otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint; no exporter when unset.")
+    log_level: str = "INFO"
+    log_json: bool = True
+    jwt_issuer: str = Field(default="bank-suite-identity", description="`iss` of access tokens.")
+    jwt_audience: str = Field(default="bank-suite", description="`aud` every access token must carry.")
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=120)
+    jwks_path: str = Field(
+        default="/v1/identity/.well-known/jwks.json",
+        description="Where the signing keys are read, relative to the gateway.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        suite_env = EnvSettingsSource(settings_cls, env_prefix=SUITE_ENV_PREFIX)
+        return init_settings, env_settings, suite_env, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> SuiteSettings:
+        if self.environment.allows_dev_secrets:
+            return self
+        weak = [name for name, value in self._secret_values().items() if _is_weak(value)]
+        if weak:
+            raise InsecureSettingsError(
+                f"{self.environment.value} refuses missing or development secrets: {', '.join(sorted(weak))}"
+            )
+        return self
+
+    def _secret_values(self) -> dict[str, str | None]:
+        found: dict[str, str | None] = {}
+        for name, field in type(self).model_fields.items():
+            if name == "database_url":
+                continue  # a connection string, not a secret of its own (roles may use peer/IAM auth)
+            annotation = field.annotation
+            if annotation is SecretStr or annotation == (SecretStr | None):
+                value: Any = getattr(self, name)
+                found[name] = value.get_secret_value() if isinstance(value, SecretStr) else None
+        return found
+
+
+def _is_weak(value: str | None) -> bool:
+    return value is None or value.strip() == "" or value.startswith(DEV_SECRET_MARKER)
+
+
+class ServiceSettings(SuiteSettings):
+    """Settings of a service that owns a database schema."""
+
+    database_url: SecretStr = Field(
+        default=SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"),
+        description="SQLAlchemy URL (postgresql+asyncpg://...) of the suite's database.",
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_statement_timeout_ms: int = Field(default=15_000, ge=100)
+    audit_signing_key: SecretStr = Field(
+        default=SecretStr(DEV_SECRET_MARKER + "audit-checkpoint-signing-key"),
+        description="Secret (32+ random bytes) from which the Ed25519 audit-checkpoint key is derived.",
+    )
+    audit_checkpoint_every: int = Field(
+        default=100, ge=1, description="Write a signed checkpoint after this many audit entries."
+    )
+    audit_checkpoint_file: str | None = Field(
+        default=None,
+        description="Optional append-only file (WORM mount) that receives a copy of every checkpoint.",
+    )
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_max_attempts: int = Field(default=12, ge=1)
+    outbox_backoff_base_seconds: float = Field(default=0.5, gt=0)
+    outbox_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    outbox_enabled: bool = True
+
+    @property
+    def schema_name(self) -> str:
+        return self.service_name

@@ -1,0 +1,170 @@
+"""``make run``: the whole suite on one machine.
+
+Starts an embedded PostgreSQL (data in ``.data/pg``) unless ``DATABASE_URL``
+is set, prepares schemas, roles and migrations, starts the five services and
+the gateway as separate processes, prints where each listens, and stops
+everything on Ctrl-C. A child that dies is reported and brings the suite down
+(with its exit code) rather than leaving a half-working suite behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from ops.database import ROOT, SERVICES, asyncpg_url, embedded_server_url, prepare
+
+DATA_DIR = ROOT / ".data"
+
+
+@dataclass
+class Child:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+
+def _ports(base: int) -> dict[str, int]:
+    ports = {"gateway": base}
+    ports.update({service: base + index for index, service in enumerate(SERVICES, start=1)})
+    return ports
+
+
+def _spawn(name: str, target: str, port: int, env: dict[str, str], log_dir: Path) -> Child:
+    log = (log_dir / f"{name}.log").open("ab")
+    process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            target,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "5",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    return Child(name, port, process)
+
+
+def _wait_ready(url: str, children: list[Child], timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in children:
+            if child.process.poll() is not None:
+                return False
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def _stop(children: list[Child]) -> None:
+    for child in children:
+        if child.process.poll() is None:
+            child.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for child in children:
+        remaining = max(0.1, deadline - time.monotonic())
+        try:
+            child.process.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            child.process.kill()
+
+
+def main() -> int:
+    base_port = int(os.environ.get("SUITE_PORT_BASE", "8000"))
+    ports = _ports(base_port)
+    log_dir = DATA_DIR / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    if os.environ.get("DATABASE_URL"):
+        admin_url = asyncpg_url(os.environ["DATABASE_URL"])
+        print("using the PostgreSQL server at DATABASE_URL")
+    else:
+        admin_url = embedded_server_url(DATA_DIR / "pg")
+        print(f"embedded PostgreSQL running (data in {DATA_DIR / 'pg'})")
+    prepared = asyncio.run(prepare(admin_url))
+    print("schemas, roles and migrations ready")
+
+    gateway_url = f"http://127.0.0.1:{base_port}"
+    env = dict(os.environ)
+    env.setdefault("SUITE_ENVIRONMENT", "development")
+    env["SUITE_GATEWAY_URL"] = gateway_url
+    for service in SERVICES:
+        env[f"{service.upper()}_DATABASE_URL"] = prepared.service_urls[service]
+        env[f"GATEWAY_{service.upper()}_URL"] = f"http://127.0.0.1:{ports[service]}"
+
+    children = [_spawn(s, f"services.{s}.app:create", ports[s], env, log_dir) for s in SERVICES]
+    children.append(_spawn("gateway", "gateway.app:create", ports["gateway"], env, log_dir))
+
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    if not _wait_ready(f"{gateway_url}/readyz", children):
+        _report_dead(children, log_dir)
+        _stop(children)
+        print("the suite did not become ready; see the logs above", file=sys.stderr)
+        return 1
+
+    print("\nThe suite is up (logs in .data/logs/):")
+    for child in children:
+        print(f"  {child.name:<12} http://127.0.0.1:{child.port}")
+    print(f"\n  entry point   {gateway_url}   (readiness: {gateway_url}/readyz)")
+    print("Ctrl-C stops everything.\n", flush=True)
+
+    exit_code = 0
+    while not stopping:
+        dead = [c for c in children if c.process.poll() is not None]
+        if dead:
+            _report_dead(children, log_dir)
+            exit_code = 1
+            break
+        time.sleep(0.5)
+    print("stopping...", flush=True)
+    _stop(children)
+    print("stopped.")
+    return exit_code
+
+
+def _report_dead(children: list[Child], log_dir: Path) -> None:
+    for child in children:
+        code = child.process.poll()
+        if code is None:
+            continue
+        print(
+            f"\n!! {child.name} exited with code {code}; last lines of {log_dir / (child.name + '.log')}:",
+            file=sys.stderr,
+        )
+        lines = (log_dir / f"{child.name}.log").read_text(errors="replace").splitlines()[-15:]
+        for line in lines:
+            print(f"   {line}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,14 @@
+"""Settings of the incidents service (environment prefix `INCIDENTS_`)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic_settings import SettingsConfigDict
+
+from kit.settings import ServiceSettings
+
+
+class IncidentsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INCIDENTS_", extra="ignore", frozen=True)
+    service_name: ClassVar[str] = "incidents"
