@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, Depends, FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
@@ -25,6 +26,8 @@ from kit.http import ServiceClient
 from kit.logging import configure_logging
 from kit.middleware import MetricsMiddleware, RequestIdMiddleware
 from kit.outbox import Outbox, OutboxWorker, RetryPolicy
+from kit.permissions import PermissionClient
+from kit.service_auth import ClientCredentialsProvider
 from kit.settings import ServiceSettings
 from kit.telemetry import instrument_app, instrument_engine, instrument_httpx, tracer_provider_for
 
@@ -63,13 +66,20 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = create_database(settings)
         instrument_engine(database.engine, provider)
+        token_http = httpx.AsyncClient(base_url=settings.gateway_url, timeout=settings.http_timeout_seconds)
         client = ServiceClient(
-            settings.gateway_url, timeout=settings.http_timeout_seconds, retries=settings.http_retries
+            settings.gateway_url,
+            timeout=settings.http_timeout_seconds,
+            retries=settings.http_retries,
+            token_provider=ClientCredentialsProvider(
+                token_http, settings.client_id, settings.client_secret.get_secret_value()
+            ),
         )
         app.state.settings = settings
         app.state.database = database
         app.state.service_client = client
         app.state.token_verifier = TokenVerifier.from_settings(settings, client)
+        app.state.permission_client = PermissionClient(client, cache_seconds=settings.permission_cache_seconds)
         app.state.audit_log = spec.audit_log
         tasks: list[asyncio.Task[None]] = []
         if spec.outbox is not None:
@@ -107,6 +117,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await client.aclose()
+            await token_http.aclose()
             await database.dispose()
 
     app = FastAPI(

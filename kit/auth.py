@@ -144,7 +144,7 @@ class TokenVerifier:
         path = settings.jwks_path
 
         async def fetch() -> Mapping[str, Any]:
-            response = await client.request("GET", path)
+            response = await client.request("GET", path, anonymous=True)
             response.raise_for_status()
             data: Mapping[str, Any] = response.json()
             return data

@@ -66,9 +66,11 @@ class ServiceClient:
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
         retries: int | None = None,
+        anonymous: bool = False,
     ) -> httpx.Response:
+        """Send a request; ``anonymous`` skips the service token (public routes such as the JWKS)."""
         method = method.upper()
-        outgoing = await self._headers(headers, idempotency_key)
+        outgoing = await self._headers(headers, idempotency_key, anonymous=anonymous)
         may_repeat = method in IDEMPOTENT_METHODS or idempotency_key is not None
         budget = self._retries if retries is None else retries
         attempt = 0
@@ -89,7 +91,9 @@ class ServiceClient:
             attempt += 1
             await asyncio.sleep(self._backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))  # noqa: S311 (jitter, not crypto)
 
-    async def _headers(self, extra: Mapping[str, str] | None, idempotency_key: str | None) -> dict[str, str]:
+    async def _headers(
+        self, extra: Mapping[str, str] | None, idempotency_key: str | None, *, anonymous: bool
+    ) -> dict[str, str]:
         outgoing: dict[str, str] = dict(extra or {})
         propagate.inject(outgoing)
         request_id = current_request_id()
@@ -97,7 +101,7 @@ class ServiceClient:
             outgoing[REQUEST_ID_HEADER] = request_id
         if idempotency_key is not None:
             outgoing[IDEMPOTENCY_KEY_HEADER] = idempotency_key
-        if self._token_provider is not None and "authorization" not in {k.lower() for k in outgoing}:
+        if not anonymous and self._token_provider is not None and "authorization" not in {k.lower() for k in outgoing}:
             token = await self._token_provider()
             if token:
                 outgoing["Authorization"] = f"Bearer {token}"

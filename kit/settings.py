@@ -126,6 +126,13 @@ class ServiceSettings(SuiteSettings):
         default=None,
         description="Optional append-only file (WORM mount) that receives a copy of every checkpoint.",
     )
+    client_secret: SecretStr = Field(
+        default=SecretStr(DEV_SECRET_MARKER + "service-client-secret"),
+        description="This service's OAuth2 client secret (its client id is the service name).",
+    )
+    permission_cache_seconds: float = Field(
+        default=3.0, ge=0, le=30, description="How long a permission decision is reused (revocation bound)."
+    )
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_max_attempts: int = Field(default=12, ge=1)
     outbox_backoff_base_seconds: float = Field(default=0.5, gt=0)
@@ -134,4 +141,8 @@ class ServiceSettings(SuiteSettings):
 
     @property
     def schema_name(self) -> str:
+        return self.service_name
+
+    @property
+    def client_id(self) -> str:
         return self.service_name
