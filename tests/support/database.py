@@ -32,6 +32,8 @@ def unique_name(prefix: str) -> str:
 class TestDatabases:
     """Creates databases from the migrated template and drops them all at the end."""
 
+    __test__ = False  # a fixture helper, not a test class
+
     def __init__(self, server_url: str, template: str) -> None:
         self.server_url = server_url
         self.template = template

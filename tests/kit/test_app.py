@@ -1,0 +1,175 @@
+"""The app factory's plumbing: problems for bad input, the request-owned transaction, probes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI
+from pydantic import BaseModel, Field
+from sqlalchemy import text
+
+from kit.db import DBSession
+from kit.errors import Conflict
+from services.risk.app import create
+from tests.support.suite import service_settings
+from tests.support.tokens import TestIssuer
+
+SECRET_IN_ERROR = "postgresql://admin:hunter2@db"
+RISK_MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "risk" / "migrations"
+
+
+class Payment(BaseModel):
+    amount_minor: int = Field(gt=0)
+    payee: str = Field(min_length=1, max_length=40)
+
+
+class Exploding(Conflict):
+    code = "demo_conflict"
+
+
+def demo_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/demo/payments")
+    async def pay(payment: Payment, session: DBSession) -> dict[str, int]:
+        """Writes a row, then fails if the payee says so: the write must not survive."""
+        await session.execute(text("CREATE TABLE IF NOT EXISTS risk.demo_write (payee text)"))
+        await session.execute(text("INSERT INTO risk.demo_write VALUES (:p)"), {"p": payment.payee})
+        if payment.payee == "conflict":
+            raise Exploding("payee is blocked")
+        if payment.payee == "crash":
+            raise RuntimeError(f"driver said {SECRET_IN_ERROR}")
+        count = (await session.execute(text("SELECT count(*) FROM risk.demo_write"))).scalar_one()
+        return {"rows": int(count)}
+
+    return router
+
+
+@pytest.fixture
+async def app(fresh_database_url: str) -> AsyncIterator[FastAPI]:
+    application = create(service_settings("risk", fresh_database_url))
+    application.include_router(demo_router())
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://risk") as c:
+        yield c
+
+
+async def test_malformed_json_is_a_400_problem(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/demo/payments", content=b'{"amount_minor": 1,', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "malformed_body"
+    assert body["status"] == 400
+    assert body["type"].endswith(":malformed_body")
+    assert body["request_id"] == response.headers["x-request-id"]
+
+
+async def test_validation_errors_name_fields_but_never_echo_input(client: httpx.AsyncClient) -> None:
+    response = await client.post("/demo/payments", json={"amount_minor": -5, "payee": "x" * 41})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "validation_failed"
+    assert {tuple(e["loc"]) for e in body["errors"]} == {("body", "amount_minor"), ("body", "payee")}
+    assert "x" * 41 not in response.text
+
+
+async def test_an_unexpected_error_is_a_500_problem_without_details(client: httpx.AsyncClient) -> None:
+    response = await client.post("/demo/payments", json={"amount_minor": 1, "payee": "crash"})
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal_error"
+    assert "hunter2" not in response.text
+    assert "Traceback" not in response.text
+
+
+async def test_a_failed_request_leaves_no_partial_write(client: httpx.AsyncClient) -> None:
+    ok = await client.post("/demo/payments", json={"amount_minor": 1, "payee": "first"})
+    assert ok.json() == {"rows": 1}
+    refused = await client.post("/demo/payments", json={"amount_minor": 1, "payee": "conflict"})
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "demo_conflict"
+    crashed = await client.post("/demo/payments", json={"amount_minor": 1, "payee": "crash"})
+    assert crashed.status_code == 500
+    again = await client.post("/demo/payments", json={"amount_minor": 1, "payee": "second"})
+    assert again.json() == {"rows": 2}
+
+
+async def test_unknown_route_and_wrong_method_are_problems(client: httpx.AsyncClient) -> None:
+    missing = await client.get("/nowhere")
+    assert (missing.status_code, missing.json()["code"]) == (404, "not_found")
+    wrong = await client.delete("/healthz")
+    assert (wrong.status_code, wrong.json()["code"]) == (405, "method_not_allowed")
+
+
+async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
+    await client.get("/healthz")
+    metrics = (await client.get("/metrics")).text
+    assert 'http_requests_total{method="GET",route="/healthz",service="risk",status="200"}' in metrics
+
+
+async def test_readiness_reports_migrations_behind(fresh_database_url: str) -> None:
+    application = create(service_settings("risk", fresh_database_url))
+    async with application.router.lifespan_context(application):
+        engine = application.state.database.engine
+        async with engine.begin() as connection:
+            await connection.execute(text("UPDATE risk.alembic_version SET version_num = 'older'"))
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://risk") as c:
+            response = await c.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "ok", "migrations": "behind"}
+
+
+async def test_readiness_reports_an_unreachable_database() -> None:
+    application = create(service_settings("risk", "postgresql+asyncpg://nobody@127.0.0.1:9/none"))
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://risk") as c:
+            response = await c.get("/readyz")
+            live = await c.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == "unreachable"
+    assert live.status_code == 200
+
+
+async def test_routers_are_authenticated_by_default(fresh_database_url: str) -> None:
+    router = APIRouter()
+
+    @router.get("/customer/profile")
+    async def profile() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    from kit.app import ServiceSpec, create_app
+    from services.risk.models import Base
+
+    application = create_app(
+        ServiceSpec(
+            settings=service_settings("risk", fresh_database_url),
+            title="t",
+            description="d",
+            metadata=Base.metadata,
+            migrations_dir=RISK_MIGRATIONS,
+            routers=[router],
+        )
+    )
+    issuer = TestIssuer()
+    async with application.router.lifespan_context(application):
+        issuer.install(application)
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://risk") as c:
+            anonymous = await c.get("/customer/profile")
+            signed = await c.get("/customer/profile", headers=issuer.headers(kind="customer"))
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert signed.json() == {"ok": "yes"}
