@@ -48,19 +48,22 @@ class SuiteSettings(BaseSettings):
     #: Process name, used for the schema, telemetry resource and logs.
     service_name: ClassVar[str] = "service"
 
-    environment: Environment = Environment.development
+    environment: Environment = Field(
+        default=Environment.development,
+        description="development, test, staging or production; staging and production refuse development secrets.",
+    )
     gateway_url: str = Field(
         default="http://127.0.0.1:8000",
         description="The one address a service knows: every service-to-service call goes through it.",
     )
-    http_timeout_seconds: float = Field(default=5.0, gt=0)
-    http_retries: int = Field(default=2, ge=0, le=10)
+    http_timeout_seconds: float = Field(default=5.0, gt=0, description="Timeout of service-to-service calls.")
+    http_retries: int = Field(default=2, ge=0, le=10, description="Retries of idempotent service-to-service calls.")
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP traces endpoint; no exporter when unset.")
-    log_level: str = "INFO"
-    log_json: bool = True
+    log_level: str = Field(default="INFO", description="Root log level.")
+    log_json: bool = Field(default=True, description="JSON log lines (off: plain text for a terminal).")
     jwt_issuer: str = Field(default="bank-suite-identity", description="`iss` of access tokens.")
     jwt_audience: str = Field(default="bank-suite", description="`aud` every access token must carry.")
-    jwt_leeway_seconds: int = Field(default=30, ge=0, le=120)
+    jwt_leeway_seconds: int = Field(default=30, ge=0, le=120, description="Clock skew tolerated on `exp`/`iat`.")
     jwks_path: str = Field(
         default="/v1/identity/.well-known/jwks.json",
         description="Where the signing keys are read, relative to the gateway.",
@@ -112,9 +115,11 @@ class ServiceSettings(SuiteSettings):
         default=SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"),
         description="SQLAlchemy URL (postgresql+asyncpg://...) of the suite's database.",
     )
-    db_pool_size: int = Field(default=10, ge=1, le=200)
-    db_max_overflow: int = Field(default=10, ge=0, le=200)
-    db_statement_timeout_ms: int = Field(default=15_000, ge=100)
+    db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections kept per process.")
+    db_max_overflow: int = Field(default=10, ge=0, le=200, description="Extra connections under load.")
+    db_statement_timeout_ms: int = Field(
+        default=15_000, ge=100, description="PostgreSQL statement_timeout of every connection."
+    )
     audit_signing_key: SecretStr = Field(
         default=SecretStr(DEV_SECRET_MARKER + "audit-checkpoint-signing-key"),
         description="Secret (32+ random bytes) from which the Ed25519 audit-checkpoint key is derived.",
@@ -133,11 +138,11 @@ class ServiceSettings(SuiteSettings):
     permission_cache_seconds: float = Field(
         default=3.0, ge=0, le=30, description="How long a permission decision is reused (revocation bound)."
     )
-    outbox_poll_seconds: float = Field(default=1.0, gt=0)
-    outbox_max_attempts: int = Field(default=12, ge=1)
-    outbox_backoff_base_seconds: float = Field(default=0.5, gt=0)
-    outbox_backoff_max_seconds: float = Field(default=300.0, gt=0)
-    outbox_enabled: bool = True
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, description="How often the outbox looks for due messages.")
+    outbox_max_attempts: int = Field(default=12, ge=1, description="Attempts before a message is marked dead.")
+    outbox_backoff_base_seconds: float = Field(default=0.5, gt=0, description="First retry delay (doubles).")
+    outbox_backoff_max_seconds: float = Field(default=300.0, gt=0, description="Longest retry delay.")
+    outbox_enabled: bool = Field(default=True, description="Run the outbox delivery worker in this process.")
 
     @property
     def schema_name(self) -> str:
