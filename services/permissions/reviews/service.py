@@ -1,0 +1,208 @@
+"""Access reviews (recertification, M4.2) and the over-privilege report (R-III.3.2)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.permissions.approvals.service import now_utc
+from services.permissions.checks.store import PolicyStore
+from services.permissions.config import PermissionsSettings
+from services.permissions.errors import InvalidReview, NotEntitled, ReviewClosed, ReviewNotFound
+from services.permissions.grants.service import live_grants, revoke_grant, role_graph, sod_conflicts
+from services.permissions.models import (
+    Grant,
+    ReviewCampaign,
+    ReviewDecision,
+    ReviewItem,
+    TrainingRecord,
+    audit_log,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    reviewer: str
+    subjects: tuple[str, ...]
+
+
+async def create_campaign(
+    session: AsyncSession, *, name: str, due_at: datetime, assignments: list[Assignment], creator: str
+) -> tuple[ReviewCampaign, int]:
+    """One item per live grant of each assigned subject, reviewed by their manager."""
+    if due_at <= now_utc():
+        raise InvalidReview("due_at must be in the future")
+    seen: set[str] = set()
+    for assignment in assignments:
+        if assignment.reviewer in assignment.subjects:
+            raise InvalidReview("nobody reviews their own access", reviewer=assignment.reviewer)
+        overlap = seen.intersection(assignment.subjects)
+        if overlap:
+            raise InvalidReview("each subject is reviewed by one reviewer in a campaign")
+        seen.update(assignment.subjects)
+    campaign = ReviewCampaign(id=uuid.uuid4(), name=name, created_by=creator, due_at=due_at)
+    session.add(campaign)
+    await session.flush()
+    reviewer_of = {s: a.reviewer for a in assignments for s in a.subjects}
+    count = 0
+    for grant, role_name in await live_grants(session):
+        reviewer = reviewer_of.get(grant.subject)
+        if reviewer is None:
+            continue
+        session.add(
+            ReviewItem(
+                campaign_id=campaign.id,
+                grant_id=grant.id,
+                subject=grant.subject,
+                role_name=role_name,
+                reviewer=reviewer,
+                decision=ReviewDecision.pending,
+            )
+        )
+        count += 1
+    await session.flush()
+    await audit_log.append(
+        session,
+        actor=creator,
+        action="review.campaign_created",
+        target=str(campaign.id),
+        detail={"items": count, "reviewers": sorted({a.reviewer for a in assignments})},
+    )
+    return campaign, count
+
+
+async def get_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> ReviewCampaign:
+    campaign = await session.get(ReviewCampaign, campaign_id)
+    if campaign is None:
+        raise ReviewNotFound(f"review campaign {campaign_id} does not exist")
+    return campaign
+
+
+async def campaign_counts(session: AsyncSession, campaign_id: uuid.UUID) -> dict[str, int]:
+    rows = (
+        await session.execute(
+            select(ReviewItem.decision, func.count())
+            .where(ReviewItem.campaign_id == campaign_id)
+            .group_by(ReviewItem.decision)
+        )
+    ).tuples()
+    counts = {d.value: 0 for d in ReviewDecision}
+    counts.update({decision: int(n) for decision, n in rows})
+    return counts
+
+
+async def items_of(session: AsyncSession, campaign_id: uuid.UUID, reviewer: str | None) -> list[ReviewItem]:
+    query = select(ReviewItem).where(ReviewItem.campaign_id == campaign_id).order_by(ReviewItem.subject)
+    if reviewer is not None:
+        query = query.where(ReviewItem.reviewer == reviewer)
+    return list((await session.execute(query)).scalars())
+
+
+async def decide_item(
+    session: AsyncSession, store: PolicyStore, item_id: uuid.UUID, *, actor: str, decision: ReviewDecision, comment: str
+) -> ReviewItem:
+    item = await session.get(ReviewItem, item_id, with_for_update=True)
+    if item is None:
+        raise ReviewNotFound(f"review item {item_id} does not exist")
+    if item.reviewer != actor:
+        raise NotEntitled("only the assigned reviewer decides on this item")
+    campaign = await get_campaign(session, item.campaign_id)
+    if campaign.closed_at is not None or item.decision != ReviewDecision.pending:
+        raise ReviewClosed("this item is already decided or its campaign is closed")
+    now = now_utc()
+    item.decision, item.decided_at, item.comment = decision, now, comment
+    if decision == ReviewDecision.revoked:
+        await revoke_grant(session, store, item.grant_id, actor=actor, reason=f"access review {campaign.id}")
+    else:
+        grant = await session.get(Grant, item.grant_id, with_for_update=True)
+        if grant is not None:
+            grant.certified_at, grant.certified_by = now, actor
+    await session.flush()
+    await audit_log.append(
+        session,
+        actor=actor,
+        action=f"review.{decision.value}",
+        target=item.subject,
+        detail={"item_id": str(item.id), "grant_id": str(item.grant_id), "campaign_id": str(campaign.id)},
+    )
+    return item
+
+
+async def overdue(session: AsyncSession) -> list[dict[str, Any]]:
+    """Open campaigns past their due date with items still pending, per reviewer."""
+    rows = (
+        await session.execute(
+            select(ReviewCampaign.id, ReviewCampaign.name, ReviewCampaign.due_at, ReviewItem.reviewer, func.count())
+            .join(ReviewItem, ReviewItem.campaign_id == ReviewCampaign.id)
+            .where(
+                ReviewCampaign.closed_at.is_(None),
+                ReviewCampaign.due_at < now_utc(),
+                ReviewItem.decision == ReviewDecision.pending,
+            )
+            .group_by(ReviewCampaign.id, ReviewCampaign.name, ReviewCampaign.due_at, ReviewItem.reviewer)
+            .order_by(ReviewCampaign.due_at)
+        )
+    ).tuples()
+    return [
+        {"campaign_id": str(cid), "name": name, "due_at": due.isoformat(), "reviewer": reviewer, "pending": int(n)}
+        for cid, name, due, reviewer, n in rows
+    ]
+
+
+@dataclass
+class OverPrivilegeReport:
+    generated_at: datetime
+    unused_grants: list[dict[str, Any]] = field(default_factory=list)
+    sod_conflicts: list[dict[str, Any]] = field(default_factory=list)
+    grants_without_training: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def over_privilege(
+    session: AsyncSession, settings: PermissionsSettings, store: PolicyStore
+) -> OverPrivilegeReport:
+    await store.flush_usage()  # this process's recent use counts too
+    now = now_utc()
+    report = OverPrivilegeReport(generated_at=now)
+    cutoff = now - timedelta(days=settings.unused_grant_days)
+    grants = await live_grants(session)
+    graph = await role_graph(session)
+    by_subject: dict[str, list[tuple[Grant, str]]] = defaultdict(list)
+    for grant, role_name in grants:
+        by_subject[grant.subject].append((grant, role_name))
+        last = grant.last_used_at or grant.created_at
+        if last < cutoff:
+            report.unused_grants.append(
+                {
+                    "grant_id": str(grant.id),
+                    "subject": grant.subject,
+                    "role": role_name,
+                    "last_used_at": grant.last_used_at.isoformat() if grant.last_used_at else None,
+                }
+            )
+    for subject, held in by_subject.items():
+        if len(held) < 2:
+            continue
+        for conflict in await sod_conflicts(session, graph, [g.role_id for g, _ in held]):
+            report.sod_conflicts.append({"subject": subject, **conflict})
+    trained = set(
+        (
+            await session.execute(
+                select(TrainingRecord.subject).where(
+                    TrainingRecord.course == settings.training_course, TrainingRecord.expires_at > now
+                )
+            )
+        ).scalars()
+    )
+    for grant, role_name in grants:
+        role = graph.by_name.get(role_name)
+        if role is not None and graph.high_risk(role) and grant.subject not in trained:
+            report.grants_without_training.append(
+                {"grant_id": str(grant.id), "subject": grant.subject, "role": role_name}
+            )
+    return report
