@@ -1,34 +1,61 @@
-"""Streaming reverse proxy from ``/v1/<service>/<path>`` to the service's ``/<path>``."""
+"""The proxy pipeline for ``/v1/<service>/<path>``.
+
+In order: path hygiene, route policy (unknown routes are 404 and never
+forwarded), per-IP and route-class rate limit, token verification and the
+route's audience and assurance level, per-subject rate limit, bounded body,
+then the upstream call (per-try timeout, retries for idempotent methods within
+a budget, circuit breaker). The verified identity travels as the original
+bearer token, which the service verifies again; identity-looking headers a
+client sent are stripped.
+"""
 
 from __future__ import annotations
 
-import logging
+import time
+from collections.abc import Mapping
 
-import httpx
 from fastapi import Request
 from starlette.background import BackgroundTask
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Scope
 
+from gateway.policy import Audience, PolicyTable, RoutePolicy
+from gateway.ratelimit import Decision, RateLimiter
+from gateway.security import PayloadTooLarge, TrustedProxies, check_path, is_identity_header
+from gateway.upstream import Upstream, UpstreamResponse
+from kit.auth import InsufficientAssurance, Principal, TokenVerifier, acr_at_least, bearer_token
 from kit.context import REQUEST_ID_HEADER
-from kit.errors import NotFound, ServiceUnavailable
+from kit.errors import Forbidden, NotAuthenticated, NotFound, ServiceUnavailable, SuiteError, TooManyRequests
+from kit.revocation import RevocationFeed
 
-logger = logging.getLogger("gateway.proxy")
-
-#: RFC 9110 hop-by-hop headers, never forwarded in either direction.
+#: RFC 9110 hop-by-hop headers (and those the gateway sets itself), never forwarded as received.
 HOP_BY_HOP = frozenset(
     {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+        b"content-length",
     }
 )
+_NOT_FORWARDED = HOP_BY_HOP | {
+    REQUEST_ID_HEADER.encode(),
+    b"x-forwarded-for",
+    b"x-forwarded-proto",
+    b"x-forwarded-host",
+    b"x-forwarded-port",
+    b"x-forwarded-prefix",
+    b"x-real-ip",
+    b"forwarded",
+    b"traceparent",
+    b"tracestate",
+}
+_NOT_RETURNED = HOP_BY_HOP | {REQUEST_ID_HEADER.encode()}
 
 
 class UnknownService(NotFound):
@@ -36,54 +63,172 @@ class UnknownService(NotFound):
     title = "No such route"
 
 
-class UpstreamDown(ServiceUnavailable):
-    code = "upstream_unavailable"
-    title = "The service behind this route is unavailable"
+class UnknownRoute(NotFound):
+    """Same answer as a service's own 404, so probing the policy table learns nothing."""
+
+    code = "not_found"
+    title = "Not found"
 
 
-class UpstreamTimeout(ServiceUnavailable):
-    status = 504
-    code = "upstream_timeout"
-    title = "The service behind this route did not answer in time"
+class MethodNotAllowed(SuiteError):
+    status = 405
+    code = "method_not_allowed"
+    title = "Method not allowed"
 
 
-def forwarded_headers(request: Request, request_id: str) -> list[tuple[str, str]]:
-    headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
-    headers = [(k, v) for k, v in headers if k.lower() not in (REQUEST_ID_HEADER, "x-forwarded-for")]
-    client = request.client.host if request.client else "unknown"
-    prior = request.headers.get("x-forwarded-for")
-    headers.append(("x-forwarded-for", f"{prior}, {client}" if prior else client))
-    headers.append(("x-forwarded-proto", request.url.scheme))
-    headers.append((REQUEST_ID_HEADER, request_id))
-    return headers
+class AudienceNotAllowed(Forbidden):
+    code = "route_not_allowed"
+    title = "This route is not for this kind of caller"
 
 
-async def forward(
-    client: httpx.AsyncClient, upstreams: dict[str, str], service: str, path: str, request: Request
-) -> StreamingResponse:
-    base = upstreams.get(service)
-    if base is None:
-        raise UnknownService(f"no service named {service!r}")
-    query = request.url.query
-    url = httpx.URL(f"{base}/{path}" + (f"?{query}" if query else ""))
-    upstream_request = client.build_request(
-        request.method,
-        url,
-        headers=forwarded_headers(request, request.state.request_id),
-        content=request.stream(),
-    )
-    try:
-        response = await client.send(upstream_request, stream=True)
-    except httpx.TimeoutException as exc:
-        raise UpstreamTimeout(f"{service} did not answer in time") from exc
-    except httpx.TransportError as exc:
-        logger.warning("upstream %s unreachable: %s", service, type(exc).__name__)
-        raise UpstreamDown(f"{service} is unavailable") from exc
-    headers = {k: v for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP}
-    headers.pop(REQUEST_ID_HEADER, None)
-    return StreamingResponse(
-        response.aiter_raw(),
-        status_code=response.status_code,
-        headers=headers,
-        background=BackgroundTask(response.aclose),
-    )
+class RateLimited(TooManyRequests):
+    pass
+
+
+class RevocationStateUnknown(ServiceUnavailable):
+    code = "revocation_state_unknown"
+    title = "Sessions cannot be checked right now"
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        policy: PolicyTable,
+        upstreams: Mapping[str, Upstream],
+        verifier: TokenVerifier,
+        feed: RevocationFeed,
+        limiter: RateLimiter,
+        proxies: TrustedProxies,
+        max_body_bytes: int,
+    ) -> None:
+        self.policy = policy
+        self.upstreams = upstreams
+        self.verifier = verifier
+        self.feed = feed
+        self.limiter = limiter
+        self.proxies = proxies
+        self.max_body_bytes = max_body_bytes
+
+    async def handle(self, request: Request, service: str) -> Response:
+        scope = request.scope
+        state = scope["state"]
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        upstream, route = self._route(scope, service, raw_path)
+        peer = scope["client"][0] if scope.get("client") else "unknown"
+        client_ip = self.proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
+        state["gw_client_ip"] = client_ip
+
+        # The address is limited before the token is verified, so a flood of forged tokens is cheap to refuse.
+        decision = await self.limiter.check_client(client_ip, route.rate_class)
+        if not decision.allowed:
+            raise RateLimited("too many requests from this address", headers=dict(decision.headers()))
+        principal = await self._authorize(request, route)
+        if principal is not None:
+            state["gw_subject"] = principal.subject
+            state["gw_kind"] = principal.kind.value
+            by_subject = await self.limiter.check_subject(principal.subject, route.rate_class)
+            if not by_subject.allowed:
+                raise RateLimited("too many requests for this subject", headers=dict(by_subject.headers()))
+            if by_subject.remaining < decision.remaining:
+                decision = by_subject
+
+        body = await self._read_body(request)
+        headers = self._upstream_headers(request, client_ip)
+        target = raw_path[len(service) + 4 :].decode("latin-1") or "/"
+        query: bytes = scope.get("query_string", b"")
+        if query:
+            target += "?" + query.decode("latin-1")
+        started = time.perf_counter()
+        try:
+            answer = await upstream.call(scope["method"], target, headers, body)
+        finally:
+            state["gw_upstream_seconds"] = time.perf_counter() - started
+        return self._respond(scope["method"], answer, decision)
+
+    def _route(self, scope: Scope, service: str, raw_path: bytes) -> tuple[Upstream, RoutePolicy]:
+        """The upstream and the policy of this path; unknown services and routes are never forwarded."""
+        upstream = self.upstreams.get(service)
+        if upstream is None:
+            raise UnknownService(f"no service named {service!r}")
+        scope["state"]["gw_upstream"] = service
+        path: str = scope["path"]
+        check_path(raw_path, path)
+        route = self.policy.match(service, path)
+        if route is None:
+            raise UnknownRoute("no such route")
+        scope["state"]["gw_route"] = route.prefix
+        method: str = scope["method"]
+        if route.methods is not None and method not in route.methods:
+            raise MethodNotAllowed(f"{method} is not allowed here", headers={"Allow": ", ".join(sorted(route.methods))})
+        return upstream, route
+
+    @staticmethod
+    def _respond(method: str, answer: UpstreamResponse, decision: Decision) -> Response:
+        raw_headers = [(k, v) for k, v in answer.headers if k.lower() not in _NOT_RETURNED]
+        raw_headers += [(k.encode(), v.encode()) for k, v in decision.headers()]
+        upstream_length = next((v for k, v in answer.headers if k.lower() == b"content-length"), None)
+        response: Response
+        if answer.body is not None and method != "HEAD":
+            response = Response(status_code=answer.status)
+            response.body = answer.body
+            raw_headers.append((b"content-length", str(len(answer.body)).encode()))
+        else:
+            if answer.stream is None:
+                response = Response(status_code=answer.status)  # HEAD: no body, the upstream's length
+            else:
+                response = StreamingResponse(
+                    answer.stream, status_code=answer.status, background=BackgroundTask(answer.close)
+                )
+            if upstream_length is not None:
+                raw_headers.append((b"content-length", upstream_length))
+        response.raw_headers = raw_headers
+        return response
+
+    async def _authorize(self, request: Request, route: RoutePolicy) -> Principal | None:
+        if route.audience is Audience.public:
+            return None
+        token = bearer_token(request)
+        if token is None:
+            raise NotAuthenticated("a bearer access token is required")
+        principal = await self.verifier.verify(token)
+        if principal.session_id is not None and not self.feed.fresh:
+            # Fail closed: without a recent view of revocations a session token cannot be trusted.
+            raise RevocationStateUnknown("session revocations could not be read recently", headers={"Retry-After": "2"})
+        if not route.audience.admits(principal):
+            raise AudienceNotAllowed(f"this route is for {route.audience.value} callers")
+        if route.min_acr is not None and not acr_at_least(principal.acr, route.min_acr):
+            raise InsufficientAssurance(f"this route needs assurance {route.min_acr}", required_acr=route.min_acr)
+        return principal
+
+    async def _read_body(self, request: Request) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise PayloadTooLarge(f"at most {self.max_body_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _upstream_headers(request: Request, client_ip: str) -> list[tuple[str, str]]:
+        scope = request.scope
+        listed = {
+            token.strip().lower().encode()
+            for name, value in scope["headers"]
+            if name == b"connection"
+            for token in value.decode("latin-1").split(",")
+        }
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in scope["headers"]
+            if name not in _NOT_FORWARDED and name not in listed and not is_identity_header(name)
+        ]
+        headers.append(("x-forwarded-for", client_ip))
+        headers.append(("x-forwarded-proto", scope.get("scheme", "http")))
+        host = request.headers.get("host")
+        if host:
+            headers.append(("x-forwarded-host", host))
+        headers.append((REQUEST_ID_HEADER, scope["state"]["request_id"]))
+        return headers

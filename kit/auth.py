@@ -117,6 +117,8 @@ class TokenVerifier:
     An unknown ``kid`` triggers one refetch (concurrent callers wait for the
     same fetch) and refetches are spaced by ``refetch_interval`` so a flood of
     tokens with made-up key ids cannot turn into a flood of JWKS requests.
+    While the JWKS cannot be fetched, the spacing doubles after each failure
+    up to ``max_refetch_interval`` (backoff; reset by the next success).
     """
 
     def __init__(
@@ -128,6 +130,7 @@ class TokenVerifier:
         leeway_seconds: int = 30,
         refetch_interval: float = 5.0,
         is_revoked: RevocationCheck | None = None,
+        max_refetch_interval: float | None = None,
     ) -> None:
         self._fetch = fetch_jwks
         self.issuer = issuer
@@ -138,6 +141,33 @@ class TokenVerifier:
         self._keys: dict[str, PyJWK] = {}
         self._lock = asyncio.Lock()
         self._last_fetch = float("-inf")
+        self.max_refetch_interval = max(max_refetch_interval or refetch_interval, refetch_interval)
+        self._fetch_failures = 0
+
+    @property
+    def key_ids(self) -> frozenset[str]:
+        return frozenset(self._keys)
+
+    async def refresh(self) -> None:
+        """Fetch the JWKS now (a periodic refresh picks up rotations and retirements)."""
+        async with self._lock:
+            await self._load_from_issuer()
+
+    async def _load_from_issuer(self) -> None:
+        self._last_fetch = time.monotonic()
+        try:
+            jwks = await self._fetch()
+        except Exception:
+            self._fetch_failures += 1
+            raise
+        self._fetch_failures = 0
+        self.load_jwks(jwks)
+
+    def _current_refetch_interval(self) -> float:
+        if self._fetch_failures == 0:
+            return self.refetch_interval
+        backoff: float = self.refetch_interval * 2.0 ** min(self._fetch_failures, 16)
+        return min(backoff, self.max_refetch_interval)
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings, client: ServiceClient) -> TokenVerifier:
@@ -177,11 +207,10 @@ class TokenVerifier:
             key = self._keys.get(kid)
             if key is not None:
                 return key  # another caller fetched it while we waited
-            if time.monotonic() - self._last_fetch < self.refetch_interval:
+            if time.monotonic() - self._last_fetch < self._current_refetch_interval():
                 return None
-            self._last_fetch = time.monotonic()
             try:
-                self.load_jwks(await self._fetch())
+                await self._load_from_issuer()
             except Exception as exc:  # JWKS unreachable: the token cannot be checked
                 raise InvalidToken("signing keys are unavailable") from exc
             return self._keys.get(kid)
