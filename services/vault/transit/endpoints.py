@@ -1,0 +1,200 @@
+"""Transit API for services: encrypt, decrypt, rewrap, one at a time or in batches.
+
+Batches are all-or-nothing: one malformed or tampered item fails the whole
+call with a 400 problem whose `errors` list the failing indexes, so a caller
+never stores half a batch. Decrypt and rewrap calls are written to the access
+log (one entry per call, with the count); encrypt calls are not (no personal
+data leaves the vault), key creation is.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+
+from fastapi import APIRouter, Path
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kit.auth import Principal, ServiceCaller
+from kit.db import DBSession
+from kit.errors import SuiteError
+from services.vault.crypto.aead import Algorithm
+from services.vault.errors import InvalidField
+from services.vault.keys.service import LoadedRing
+from services.vault.models import audit_log
+from services.vault.state import Vault, VaultDep
+from services.vault.transit import service
+from services.vault.transit.schemas import (
+    Ciphertext,
+    CiphertextBatch,
+    CiphertextItem,
+    CiphertextList,
+    DecryptRequest,
+    EncryptBatch,
+    EncryptItem,
+    EncryptRequest,
+    Plaintext,
+    PlaintextList,
+)
+
+router = APIRouter(prefix="/internal/transit/keys", tags=["transit (services)"])
+
+KeyName = Path(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
+async def _ring(
+    session: AsyncSession, vault: Vault, name: str, caller: Principal, *, create: bool, algorithm: Algorithm
+) -> LoadedRing:
+    ring, created = await service.transit_ring(
+        session,
+        vault.keys,
+        name,
+        caller.subject,
+        create=create and vault.settings.transit_autocreate,
+        algorithm=algorithm,
+    )
+    if created:
+        await audit_log.append(
+            session,
+            actor=caller.subject,
+            actor_kind=caller.kind.value,
+            action="vault.key.create",
+            target=name,
+            detail={"purpose": "transit", "algorithm": algorithm.value, "owner": caller.subject},
+        )
+    return ring
+
+
+def _check_batch(vault: Vault, size: int) -> None:
+    if size > vault.settings.transit_batch_max:
+        raise InvalidField(
+            f"a batch holds at most {vault.settings.transit_batch_max} items",
+            errors=[{"field": "items", "reason": "too many"}],
+        )
+
+
+def _encrypt_all(ring: LoadedRing, items: Sequence[EncryptItem]) -> list[Ciphertext]:
+    results: list[Ciphertext] = []
+    errors: list[dict[str, object]] = []
+    for index, item in enumerate(items):
+        try:
+            text = service.encrypt(ring, service.b64(item.plaintext, "plaintext"), service.b64(item.context, "context"))
+            results.append(Ciphertext(ciphertext=text, key_version=ring.current_version))
+        except SuiteError as exc:
+            errors.append({"index": index, "code": exc.code})
+    if errors:
+        raise InvalidField("some items cannot be encrypted", errors=errors)
+    return results
+
+
+def _decrypt_all(ring: LoadedRing, items: Sequence[CiphertextItem]) -> list[tuple[int, bytes]]:
+    opened: list[tuple[int, bytes]] = []
+    errors: list[dict[str, object]] = []
+    first: SuiteError | None = None
+    for index, item in enumerate(items):
+        try:
+            opened.append(service.decrypt(ring, item.ciphertext, service.b64(item.context, "context")))
+        except SuiteError as exc:
+            first = first or exc
+            errors.append({"index": index, "code": exc.code})
+    if first is not None:
+        # The status and code of the first failure (integrity_error, key_version_retired, ...).
+        raise type(first)(f"{len(errors)} of {len(items)} items failed", errors=errors)
+    return opened
+
+
+async def _log(
+    session: AsyncSession, *, caller: Principal, action: str, name: str, versions: Sequence[int], count: int
+) -> None:
+    await audit_log.append(
+        session,
+        actor=caller.subject,
+        actor_kind=caller.kind.value,
+        action=action,
+        target=name,
+        detail={"count": count, "versions": sorted(set(versions))},
+    )
+
+
+@router.post("/{name}/encrypt", response_model=Ciphertext)
+async def encrypt(
+    body: EncryptRequest, session: DBSession, vault: VaultDep, caller: ServiceCaller, name: str = KeyName
+) -> Ciphertext:
+    """Encrypt with the key's current version (the key is created for the caller on first use)."""
+    ring = await _ring(session, vault, name, caller, create=True, algorithm=body.algorithm)
+    return _encrypt_all(ring, [body])[0]
+
+
+@router.post("/{name}/encrypt/batch", response_model=CiphertextList)
+async def encrypt_batch(
+    body: EncryptBatch, session: DBSession, vault: VaultDep, caller: ServiceCaller, name: str = KeyName
+) -> CiphertextList:
+    """Encrypt many plaintexts in one call (up to `transit_batch_max`)."""
+    _check_batch(vault, len(body.items))
+    ring = await _ring(session, vault, name, caller, create=True, algorithm=body.algorithm)
+    return CiphertextList(results=_encrypt_all(ring, body.items))
+
+
+@router.post("/{name}/decrypt", response_model=Plaintext)
+async def decrypt(
+    body: DecryptRequest, session: DBSession, vault: VaultDep, caller: ServiceCaller, name: str = KeyName
+) -> Plaintext:
+    """Decrypt one ciphertext; a tampered one, or one given with another context, is a 400 `integrity_error`."""
+    ring = await _ring(session, vault, name, caller, create=False, algorithm=Algorithm.aes_256_gcm)
+    ((version, plain),) = _decrypt_all(ring, [body])
+    await _log(session, caller=caller, action="vault.transit.decrypt", name=name, versions=[version], count=1)
+    return Plaintext(plaintext=base64.b64encode(plain).decode(), key_version=version)
+
+
+@router.post("/{name}/decrypt/batch", response_model=PlaintextList)
+async def decrypt_batch(
+    body: CiphertextBatch, session: DBSession, vault: VaultDep, caller: ServiceCaller, name: str = KeyName
+) -> PlaintextList:
+    """Decrypt many ciphertexts in one call (all or nothing)."""
+    _check_batch(vault, len(body.items))
+    ring = await _ring(session, vault, name, caller, create=False, algorithm=Algorithm.aes_256_gcm)
+    opened = _decrypt_all(ring, body.items)
+    await _log(
+        session,
+        caller=caller,
+        action="vault.transit.decrypt",
+        name=name,
+        versions=[v for v, _ in opened],
+        count=len(opened),
+    )
+    return PlaintextList(results=[Plaintext(plaintext=base64.b64encode(p).decode(), key_version=v) for v, p in opened])
+
+
+def _rewrap_all(ring: LoadedRing, items: Sequence[CiphertextItem]) -> tuple[list[Ciphertext], list[int]]:
+    opened = _decrypt_all(ring, items)
+    results = [
+        Ciphertext(
+            ciphertext=service.encrypt(ring, plain, service.b64(item.context, "context")),
+            key_version=ring.current_version,
+        )
+        for (_, plain), item in zip(opened, items, strict=True)
+    ]
+    return results, [v for v, _ in opened]
+
+
+@router.post("/{name}/rewrap", response_model=Ciphertext)
+async def rewrap(
+    body: DecryptRequest, session: DBSession, vault: VaultDep, caller: ServiceCaller, name: str = KeyName
+) -> Ciphertext:
+    """Re-encrypt under the key's current version without the plaintext leaving the vault."""
+    ring = await _ring(session, vault, name, caller, create=False, algorithm=Algorithm.aes_256_gcm)
+    results, versions = _rewrap_all(ring, [body])
+    await _log(session, caller=caller, action="vault.transit.rewrap", name=name, versions=versions, count=1)
+    return results[0]
+
+
+@router.post("/{name}/rewrap/batch", response_model=CiphertextList)
+async def rewrap_batch(
+    body: CiphertextBatch, session: DBSession, vault: VaultDep, caller: ServiceCaller, name: str = KeyName
+) -> CiphertextList:
+    """Rewrap many ciphertexts in one call (all or nothing)."""
+    _check_batch(vault, len(body.items))
+    ring = await _ring(session, vault, name, caller, create=False, algorithm=Algorithm.aes_256_gcm)
+    results, versions = _rewrap_all(ring, body.items)
+    await _log(session, caller=caller, action="vault.transit.rewrap", name=name, versions=versions, count=len(results))
+    return CiphertextList(results=results)

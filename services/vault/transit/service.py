@@ -1,0 +1,87 @@
+"""Encryption as a service: named, versioned keys that encrypt the services' own secrets.
+
+A transit ciphertext is ``vault:v<version>:<base64(nonce || ciphertext || tag)>``;
+the version tells which key version opens it. Associated data binds it to
+the key's identity, the version and the caller's optional context (e.g.
+identity passes the account id when sealing a TOTP secret), so a ciphertext
+relabelled with another version, used with another key, or presented with
+another context fails authentication.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.vault.crypto.aead import Algorithm, IntegrityError
+from services.vault.errors import CiphertextIntegrity, KeyNotFound, KeyPurposeMismatch, MalformedCiphertext, NotAllowed
+from services.vault.keys.service import KeyStore, LoadedRing, Purpose
+
+_CIPHERTEXT = re.compile(r"^vault:v(\d{1,9}):([A-Za-z0-9+/]+={0,2})$")
+
+
+def transit_aad(ring: LoadedRing, version: int, context: bytes) -> bytes:
+    return f"vault-transit:v1:{ring.id}:{version}:".encode() + context
+
+
+def parse(ciphertext: str) -> tuple[int, bytes]:
+    match = _CIPHERTEXT.fullmatch(ciphertext)
+    if match is None:
+        raise MalformedCiphertext("expected vault:v<version>:<base64>")
+    try:
+        return int(match.group(1)), base64.b64decode(match.group(2), validate=True)
+    except binascii.Error as exc:
+        raise MalformedCiphertext("the ciphertext is not valid base64") from exc
+
+
+def b64(data: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(data, validate=True)
+    except binascii.Error as exc:
+        raise MalformedCiphertext(f"{what} is not valid base64") from exc
+
+
+async def transit_ring(
+    session: AsyncSession,
+    keys: KeyStore,
+    name: str,
+    caller: str,
+    *,
+    create: bool = False,
+    algorithm: Algorithm = Algorithm.aes_256_gcm,
+) -> tuple[LoadedRing, bool]:
+    """The caller's transit key ``name`` (created for it on first encrypt when allowed)."""
+    ring = await keys.find(session, name)
+    created = False
+    if ring is None:
+        if not create:
+            raise KeyNotFound(f"no key named {name}")
+        ring, created = await keys.create(
+            session, name, purpose=Purpose.transit, algorithm=algorithm, owner=caller, if_missing=True
+        )
+    if ring.purpose is not Purpose.transit:
+        raise KeyPurposeMismatch(f"key {name} is not a transit key")
+    if ring.owner != caller:
+        # The same answer as for a key that does not exist would hide its
+        # existence, but a clear refusal is more useful to an operator and the
+        # key names are not secret.
+        raise NotAllowed(f"key {name} belongs to another service")
+    return ring, created
+
+
+def encrypt(ring: LoadedRing, plaintext: bytes, context: bytes) -> str:
+    version, aead = ring.encryptor()
+    blob = aead.seal(plaintext, transit_aad(ring, version, context))
+    return f"vault:v{version}:{base64.b64encode(blob).decode()}"
+
+
+def decrypt(ring: LoadedRing, ciphertext: str, context: bytes) -> tuple[int, bytes]:
+    version, blob = parse(ciphertext)
+    aead = ring.decryptor(version)
+    try:
+        return version, aead.open(blob, transit_aad(ring, version, context))
+    except IntegrityError as exc:
+        raise CiphertextIntegrity("the ciphertext does not authenticate under this key and context") from exc
