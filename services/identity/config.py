@@ -4,11 +4,101 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from kit.settings import ServiceSettings
+from kit.settings import DEV_SECRET_MARKER, ServiceSettings
+
+#: The services that get OAuth2 clients (client id = service name).
+SERVICE_CLIENTS = ("identity", "permissions", "vault", "risk", "incidents", "gateway")
 
 
 class IdentitySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="IDENTITY_", extra="ignore", frozen=True)
     service_name: ClassVar[str] = "identity"
+
+    # --- keys -------------------------------------------------------------
+    data_encryption_key: SecretStr = Field(
+        default=SecretStr(DEV_SECRET_MARKER + "identity-data-encryption-key"),
+        description=(
+            "Secret (32+ random bytes) from which the AES-256-GCM keys for personal data, TOTP secrets and "
+            "token signing keys, and the HMAC key of the lookup indexes, are derived (HKDF)."
+        ),
+    )
+    dev_service_client_secret: SecretStr = Field(
+        default=SecretStr(DEV_SECRET_MARKER + "service-client-secret"),
+        description="Secret of the service clients registered automatically in development and test.",
+    )
+    register_dev_clients: bool = Field(
+        default=True,
+        description="Register the suite's service clients at start-up (development and test environments only).",
+    )
+
+    # --- passwords --------------------------------------------------------
+    argon2_memory_kib: int = Field(default=19_456, ge=19_456, description="argon2id memory cost (OWASP: 19 MiB).")
+    argon2_time_cost: int = Field(default=2, ge=2, description="argon2id iterations.")
+    argon2_parallelism: int = Field(default=1, ge=1, le=16)
+    password_min_length: int = Field(default=10, ge=8, le=128)
+    password_max_length: int = Field(default=128, ge=16, le=1024)
+    password_require_classes: tuple[str, ...] = Field(
+        default=("upper", "lower", "digit", "special"),
+        description="Character classes a password must contain (upper, lower, digit, special).",
+    )
+    password_history: int = Field(default=5, ge=0, le=50, description="The last N passwords cannot be reused.")
+    password_max_age_days: int | None = Field(
+        default=None, ge=1, description="Optional expiry (the bank seed says 90; NIST 800-63B says none)."
+    )
+    password_min_zxcvbn_score: int = Field(default=3, ge=0, le=4, description="Minimum zxcvbn strength (0-4).")
+
+    # --- lockout and login ------------------------------------------------
+    lockout_threshold: int = Field(
+        default=3, ge=1, description="Consecutive failures allowed; the next one locks the account."
+    )
+    lockout_base_seconds: int = Field(default=900, ge=1, description="First lock duration; doubles per lockout.")
+    lockout_max_seconds: int = Field(default=86_400, ge=1)
+    login_challenge_ttl_seconds: int = Field(default=300, ge=30, le=1800)
+    login_log_retention_days: int = Field(default=180, ge=90, description="Login log retention (at least 90 days).")
+    trust_forwarded_for: bool = Field(
+        default=True, description="Take the client IP from the gateway's X-Forwarded-For (last hop)."
+    )
+    odd_hours_utc: tuple[int, int] = Field(
+        default=(17, 22), description="UTC hours [start, end) counted as odd (01:00-06:00 China time)."
+    )
+    impossible_travel_kmh: float = Field(default=900.0, gt=0)
+    recent_failures_window_minutes: int = Field(default=60, ge=1)
+    recent_failures_threshold: int = Field(default=3, ge=1)
+
+    # --- risk -------------------------------------------------------------
+    risk_scoring_enabled: bool = Field(
+        default=True, description="Ask risk to score logins; when it cannot answer the login is challenged."
+    )
+    risk_score_path: str = "/v1/risk/internal/logins/score"
+    risk_timeout_seconds: float = Field(default=1.5, gt=0, le=10)
+
+    # --- tokens -----------------------------------------------------------
+    access_token_ttl_seconds: int = Field(default=600, ge=300, le=900)
+    service_token_ttl_seconds: int = Field(default=900, ge=300, le=3600)
+    refresh_token_ttl_seconds: int = Field(default=86_400 * 7, ge=600, description="Idle lifetime of a refresh token.")
+    session_absolute_ttl_seconds: int = Field(default=86_400 * 30, ge=3600, description="Absolute session lifetime.")
+    signing_key_overlap_seconds: int = Field(
+        default=3600, ge=900, description="How long a rotated-out key stays in the JWKS (>= access token TTL)."
+    )
+    key_cache_seconds: float = Field(default=10.0, ge=0, le=300, description="How often replicas reload the keys.")
+
+    # --- second factors ---------------------------------------------------
+    totp_issuer: str = "Bank Suite"
+    otp_ttl_seconds: int = Field(default=300, ge=60, le=900)
+    otp_max_attempts: int = Field(default=5, ge=1, le=10)
+    otp_length: int = Field(default=6, ge=6, le=10)
+    recovery_code_count: int = Field(default=10, ge=5, le=20)
+    step_up_ttl_seconds: int = Field(default=300, ge=60, le=900, description="How long a step-up stays usable.")
+    webauthn_rp_id: str = "localhost"
+    webauthn_rp_name: str = "Bank Suite"
+    webauthn_origins: tuple[str, ...] = ("http://localhost:8000",)
+
+    # --- notifications ----------------------------------------------------
+    notification_webhook_url: str | None = Field(
+        default=None,
+        description="Webhook of the SMS/email provider; unset keeps notifications in the development sink.",
+    )
+    notification_poll_seconds: float = Field(default=1.0, gt=0)

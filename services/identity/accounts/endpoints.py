@@ -1,0 +1,122 @@
+"""Customer registration, contact verification, and the holder's own account."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from kit.auth import Customer
+from kit.db import DBSession
+from services.identity.accounts import service
+from services.identity.accounts.schemas import (
+    AccountView,
+    CloseRequest,
+    RegistrationRequest,
+    RegistrationResponse,
+    VerifyContactRequest,
+    VerifyContactResponse,
+)
+from services.identity.deps import SignedIn, keep_failures, session_id, subject_id
+from services.identity.errors import InvalidCode
+from services.identity.mfa import service as mfa
+from services.identity.models import Account, CustomerProfile, audit_log
+from services.identity.runtime import Rt
+
+public = APIRouter(prefix="/public", tags=["registration"])
+me = APIRouter(prefix="/me", tags=["account"])
+customer = APIRouter(prefix="/customer", tags=["account"])
+
+
+def account_view(account: Account) -> AccountView:
+    return AccountView(
+        id=account.id,
+        kind=account.kind,
+        status=service.effective_status(account),
+        risk_level=account.risk_level,
+        failed_count=account.failed_count,
+        lockout_count=account.lockout_count,
+        locked_until=account.locked_until,
+        must_change_password=account.must_change_password,
+        created_at=account.created_at,
+    )
+
+
+@public.post("/register", status_code=status.HTTP_201_CREATED, response_model=RegistrationResponse)
+async def register(body: RegistrationRequest, session: DBSession, runtime: Rt) -> RegistrationResponse:
+    """Register a customer with real-name data.
+
+    The mainland resident ID must pass its ISO 7064 MOD 11-2 check; the password
+    must meet the policy. Name, ID, phone and email are stored encrypted. A
+    verification code goes to the phone and one to the email; the phone must be
+    verified (`POST /public/register/verify`) before the first login.
+    """
+    account = await service.register_customer(
+        session,
+        runtime,
+        service.NewCustomer(
+            name=body.name,
+            id_type=body.id_type,
+            id_number=body.id_number,
+            phone=body.phone,
+            email=body.email,
+            password=body.password,
+        ),
+    )
+    sent = []
+    for channel in ("sms", "email"):
+        await mfa.send_code(session, runtime, account, purpose=f"verify:{channel}", channel=channel)
+        sent.append(channel)
+    await audit_log.append(
+        session,
+        actor=str(account.id),
+        actor_kind="customer",
+        action="account.registered",
+        target=str(account.id),
+        detail={"id_type": body.id_type},
+    )
+    return RegistrationResponse(account_id=account.id, verification_sent=sent)
+
+
+@public.post("/register/verify", response_model=VerifyContactResponse)
+async def verify_contact(body: VerifyContactRequest, session: DBSession, runtime: Rt) -> VerifyContactResponse:
+    """Confirm a phone number or email address with the code sent to it (5 attempts per code)."""
+    from datetime import UTC, datetime
+
+    profile = await session.get(CustomerProfile, body.account_id)
+    if profile is None:
+        raise InvalidCode()
+    async with keep_failures(session):
+        await mfa.verify_code(session, runtime, body.account_id, f"verify:{body.channel}", body.code)
+    now = datetime.now(UTC)
+    if body.channel == "sms":
+        profile.phone_verified_at = now
+    else:
+        profile.email_verified_at = now
+    await audit_log.append(
+        session,
+        actor=str(body.account_id),
+        actor_kind="customer",
+        action="account.contact_verified",
+        target=str(body.account_id),
+        detail={"channel": body.channel},
+    )
+    return VerifyContactResponse(channel=body.channel, verified=True)
+
+
+@me.get("/account", response_model=AccountView)
+async def my_account(principal: SignedIn, session: DBSession) -> AccountView:
+    """The signed-in person's account state (no personal data)."""
+    return account_view(await service.get_account(session, subject_id(principal)))
+
+
+@customer.post("/account/close", response_model=AccountView)
+async def close_my_account(
+    body: CloseRequest, principal: Customer, signed_in: SignedIn, session: DBSession
+) -> AccountView:
+    """Close the customer's own account: sessions and credentials revoked, personal data destroyed.
+
+    Needs a step-up for the action `account.close` (`POST /me/step-up`).
+    """
+    account = await service.get_account(session, subject_id(principal), for_update=True)
+    await mfa.consume_step_up(session, account.id, session_id(signed_in), "account.close")
+    await service.close(session, account, actor=str(account.id), actor_kind="customer", reason=body.reason)
+    return account_view(account)

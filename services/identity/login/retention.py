@@ -1,0 +1,52 @@
+"""Retention of the login log: entries older than ``login_log_retention_days`` (>= 90) are purged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.identity.models import LoginAttempt
+
+logger = logging.getLogger("identity.retention")
+
+
+async def purge_login_log(session: AsyncSession, retention_days: int, batch: int = 10_000) -> int:
+    cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+    total = 0
+    while True:
+        ids = (
+            (
+                await session.execute(
+                    LoginAttempt.__table__.select()
+                    .with_only_columns(LoginAttempt.id)
+                    .where(LoginAttempt.occurred_at < cutoff)
+                    .limit(batch)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not ids:
+            return total
+        await session.execute(delete(LoginAttempt).where(LoginAttempt.id.in_(ids)))
+        total += len(ids)
+
+
+async def purge_loop(sessionmaker: async_sessionmaker[AsyncSession], retention_days: int, every_seconds: float) -> None:
+    """The daily purge job (every replica may run it; deletes are idempotent)."""
+    while True:
+        try:
+            async with sessionmaker() as session:
+                deleted = await purge_login_log(session, retention_days)
+                await session.commit()
+            if deleted:
+                logger.info("login log purge removed %d entries", deleted)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("login log purge failed")
+        await asyncio.sleep(every_seconds)

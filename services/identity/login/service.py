@@ -1,0 +1,434 @@
+"""Password login, lockout, second-factor challenges and the login log.
+
+Concurrency: the account row is locked (``SELECT ... FOR UPDATE``) for the
+whole attempt, so attempts on one account run one after another and the
+failure counter can never be read stale: with 50 wrong passwords in flight,
+exactly ``lockout_threshold + 1`` are checked and every later one (a correct
+password included) meets the lock.
+
+Uniformity: unknown account, wrong password, locked, frozen and closed all
+raise the same :class:`InvalidCredentials` after the same argon2 work; the
+real reason goes to the login log only.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.identity.accounts.service import contact_of, find_for_login, identifier_index
+from services.identity.crypto import token_hash
+from services.identity.errors import (
+    ContactNotVerified,
+    FactorNotAvailable,
+    InvalidChallenge,
+    InvalidCode,
+    InvalidCredentials,
+    LoginDenied,
+)
+from services.identity.login.signals import Assessment, LoginContext, assess
+from services.identity.mfa import service as mfa
+from services.identity.models import (
+    Account,
+    AccountKind,
+    AccountStatus,
+    CustomerProfile,
+    Device,
+    LoginAttempt,
+    LoginChallenge,
+    audit_log,
+)
+from services.identity.notifications.service import notify_account
+from services.identity.passwords.service import password_expired
+from services.identity.runtime import Runtime
+from services.identity.tokens.service import TokenPair, start_session
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    token: str
+    methods: list[str]
+    reasons: list[str]
+    expires_at: datetime
+
+
+LoginResult = TokenPair | Challenge
+
+
+async def record_attempt(
+    session: AsyncSession,
+    *,
+    account: Account | None,
+    identifier: str,
+    ctx: LoginContext,
+    method: str,
+    result: str,
+    reason: str | None,
+    signals: list[str] | None = None,
+    risk_decision: str | None = None,
+) -> None:
+    session.add(
+        LoginAttempt(
+            occurred_at=ctx.now,
+            account_id=account.id if account else None,
+            identifier_index=identifier,
+            ip=ctx.ip,
+            region=ctx.region,
+            device_id=ctx.device_id,
+            user_agent=ctx.user_agent,
+            method=method,
+            result=result,
+            reason=reason,
+            failed_count=account.failed_count if account else 0,
+            signals=signals or [],
+            risk_decision=risk_decision,
+        )
+    )
+    await session.flush()
+
+
+def lock_seconds(runtime: Runtime, lockout_count: int) -> int:
+    settings = runtime.settings
+    return int(min(settings.lockout_max_seconds, settings.lockout_base_seconds * 2 ** max(0, lockout_count - 1)))
+
+
+async def register_failure(session: AsyncSession, runtime: Runtime, account: Account, ctx: LoginContext) -> bool:
+    """Count a failed password or second factor; True when this failure locked the account."""
+    account.failed_count += 1
+    if account.failed_count <= runtime.settings.lockout_threshold:
+        await session.flush()
+        return False
+    account.lockout_count += 1
+    seconds = lock_seconds(runtime, account.lockout_count)
+    account.locked_until = ctx.now + timedelta(seconds=seconds)
+    await session.flush()
+    await notify_account(
+        session,
+        runtime,
+        account,
+        template="alert.lockout",
+        body=(
+            "Your Bank Suite account was locked after several failed sign-in attempts. "
+            "If this was not you, contact the bank."
+        ),
+    )
+    await audit_log.append(
+        session,
+        actor="system",
+        actor_kind="system",
+        action="account.locked",
+        target=str(account.id),
+        detail={"lockout_count": account.lockout_count, "seconds": seconds, "failed_count": account.failed_count},
+    )
+    return True
+
+
+def _is_locked(account: Account, now: datetime) -> bool:
+    return account.locked_until is not None and account.locked_until > now
+
+
+async def password_login(
+    session: AsyncSession, runtime: Runtime, identifier: str, password: str, ctx: LoginContext
+) -> LoginResult:
+    """Check the password; finish the login, or open a second-factor challenge.
+
+    Failures flush their bookkeeping and raise; the endpoint commits it (see
+    ``keep_failures``) so counters and the log survive the failed request.
+    """
+    _, ident_index = identifier_index(runtime.keyring, identifier)
+    ident_index = runtime.keyring.index("login", ident_index)
+    account = await find_for_login(session, runtime.keyring, identifier)
+    refusal: str | None = None
+    if account is None:
+        refusal = "unknown_account"
+    elif account.status == AccountStatus.closed:
+        refusal = "account_closed"
+    elif account.status == AccountStatus.frozen:
+        refusal = "account_frozen"
+    elif _is_locked(account, ctx.now):
+        refusal = "account_locked"
+    if refusal is not None or account is None:
+        await runtime.passwords.verify(None, password)  # the same work as a real check
+        await record_attempt(
+            session, account=account, identifier=ident_index, ctx=ctx, method="pwd", result="failure", reason=refusal
+        )
+        raise InvalidCredentials()
+    if not await runtime.passwords.verify(account.password_hash, password):
+        locked = await register_failure(session, runtime, account, ctx)
+        await record_attempt(
+            session,
+            account=account,
+            identifier=ident_index,
+            ctx=ctx,
+            method="pwd",
+            result="failure",
+            reason="wrong_password_locked" if locked else "wrong_password",
+        )
+        raise InvalidCredentials()
+    assert account.password_hash is not None
+    if runtime.passwords.needs_rehash(account.password_hash):
+        account.password_hash = await runtime.passwords.hash(password)
+    if account.kind == AccountKind.customer:
+        profile = await session.get(CustomerProfile, account.id)
+        if profile is None or profile.phone_verified_at is None:
+            await record_attempt(
+                session,
+                account=account,
+                identifier=ident_index,
+                ctx=ctx,
+                method="pwd",
+                result="failure",
+                reason="contact_not_verified",
+            )
+            raise ContactNotVerified("verify your phone number with the code we sent first")
+    assessment = await assess(session, runtime, account, ctx)
+    if assessment.decision == "deny":
+        await record_attempt(
+            session,
+            account=account,
+            identifier=ident_index,
+            ctx=ctx,
+            method="pwd",
+            result="denied",
+            reason="risk_denied" if assessment.risk_decision == "deny" else "restriction",
+            signals=assessment.signals,
+            risk_decision=assessment.risk_decision,
+        )
+        raise LoginDenied("this login is not allowed; contact the bank")
+    strong = await mfa.has_strong_factor(session, account.id)
+    if assessment.decision == "allow" and not strong:
+        return await complete_login(
+            session, runtime, account, ctx, amr=["pwd"], ident=ident_index, assessment=assessment
+        )
+    return await open_challenge(session, runtime, account, ctx, assessment=assessment, ident=ident_index, strong=strong)
+
+
+async def _contacts(session: AsyncSession, runtime: Runtime, account: Account) -> set[str]:
+    found: set[str] = set()
+    for channel in ("sms", "email"):
+        if await contact_of(session, runtime.keyring, account, channel):
+            found.add(channel)
+    return found
+
+
+async def open_challenge(
+    session: AsyncSession,
+    runtime: Runtime,
+    account: Account,
+    ctx: LoginContext,
+    *,
+    assessment: Assessment,
+    ident: str,
+    strong: bool,
+) -> Challenge:
+    methods = await mfa.available_factors(session, account.id, await _contacts(session, runtime, account))
+    if not methods:
+        await record_attempt(
+            session,
+            account=account,
+            identifier=ident,
+            ctx=ctx,
+            method="pwd",
+            result="denied",
+            reason="no_second_factor",
+            signals=assessment.signals,
+            risk_decision=assessment.risk_decision,
+        )
+        raise LoginDenied("a second factor is needed and none is available; contact the bank")
+    reasons = assessment.reasons or (["second_factor_enrolled"] if strong else [])
+    token = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    expires = ctx.now + timedelta(seconds=runtime.settings.login_challenge_ttl_seconds)
+    session.add(
+        LoginChallenge(
+            id_hash=token_hash(token),
+            account_id=account.id,
+            methods=methods,
+            reasons=reasons,
+            device_id=ctx.device_id,
+            ip=ctx.ip,
+            region=ctx.region,
+            user_agent=ctx.user_agent,
+            expires_at=expires,
+        )
+    )
+    await record_attempt(
+        session,
+        account=account,
+        identifier=ident,
+        ctx=ctx,
+        method="pwd",
+        result="challenge",
+        reason=",".join(reasons)[:64] or None,
+        signals=assessment.signals,
+        risk_decision=assessment.risk_decision,
+    )
+    return Challenge(token=token, methods=methods, reasons=reasons, expires_at=expires)
+
+
+async def complete_login(
+    session: AsyncSession,
+    runtime: Runtime,
+    account: Account,
+    ctx: LoginContext,
+    *,
+    amr: list[str],
+    ident: str,
+    assessment: Assessment | None = None,
+) -> TokenPair:
+    account.failed_count = 0
+    account.lockout_count = 0
+    account.locked_until = None
+    if password_expired(runtime, account):
+        account.must_change_password = True
+    new_device = await _remember_device(session, account, ctx)
+    pair = await start_session(
+        session,
+        runtime,
+        account,
+        amr=amr,
+        device_id=ctx.device_id,
+        ip=ctx.ip,
+        region=ctx.region,
+        user_agent=ctx.user_agent,
+    )
+    await record_attempt(
+        session,
+        account=account,
+        identifier=ident,
+        ctx=ctx,
+        method="+".join(amr),
+        result="success",
+        reason=None,
+        signals=assessment.signals if assessment else [],
+        risk_decision=assessment.risk_decision if assessment else None,
+    )
+    if new_device:
+        await notify_account(
+            session,
+            runtime,
+            account,
+            template="alert.new_device",
+            body="A new device signed in to your Bank Suite account. If this was not you, contact the bank.",
+        )
+    await audit_log.append(
+        session,
+        actor=str(account.id),
+        actor_kind=account.kind,
+        action="login.succeeded",
+        target=str(pair.session_id),
+        detail={"amr": amr, "acr": pair.acr, "new_device": new_device},
+    )
+    return replace(pair, must_change_password=account.must_change_password)
+
+
+async def _remember_device(session: AsyncSession, account: Account, ctx: LoginContext) -> bool:
+    """Record the device; True when the account had other devices and this one is new."""
+    if not ctx.device_id:
+        return False
+    had_devices = await session.scalar(select(Device.id).where(Device.account_id == account.id).limit(1))
+    inserted = await session.execute(
+        pg_insert(Device)
+        .values(
+            id=uuid.uuid4(),
+            account_id=account.id,
+            device_id=ctx.device_id,
+            user_agent=ctx.user_agent,
+            last_ip=ctx.ip,
+            last_region=ctx.region,
+            first_seen_at=ctx.now,
+            last_seen_at=ctx.now,
+        )
+        .on_conflict_do_update(
+            index_elements=[Device.account_id, Device.device_id],
+            set_={"last_seen_at": ctx.now, "last_ip": ctx.ip, "last_region": ctx.region, "user_agent": ctx.user_agent},
+        )
+        .returning(Device.first_seen_at)
+    )
+    first_seen = inserted.scalar_one()
+    return had_devices is not None and first_seen == ctx.now
+
+
+async def load_challenge(session: AsyncSession, token: str, now: datetime) -> tuple[LoginChallenge, Account]:
+    challenge = await session.scalar(
+        select(LoginChallenge).where(LoginChallenge.id_hash == token_hash(token)).with_for_update()
+    )
+    if challenge is None or challenge.completed_at is not None or challenge.expires_at <= now:
+        raise InvalidChallenge()
+    account = await session.scalar(select(Account).where(Account.id == challenge.account_id).with_for_update())
+    if account is None or account.status != AccountStatus.active or _is_locked(account, now):
+        raise InvalidChallenge()
+    return challenge, account
+
+
+def _ctx_of(challenge: LoginChallenge, now: datetime, runtime: Runtime) -> LoginContext:
+    return LoginContext(
+        ip=challenge.ip,
+        place=runtime.geo.locate(challenge.ip),
+        device_id=challenge.device_id,
+        user_agent=challenge.user_agent,
+        now=now,
+    )
+
+
+async def send_challenge_code(session: AsyncSession, runtime: Runtime, token: str, channel: str) -> None:
+    challenge, account = await load_challenge(session, token, datetime.now(UTC))
+    if channel not in challenge.methods:
+        raise FactorNotAvailable(f"{channel} is not offered for this login")
+    await mfa.send_code(session, runtime, account, purpose=f"login:{challenge.id_hash[:16]}", channel=channel)
+
+
+async def complete_challenge(
+    session: AsyncSession,
+    runtime: Runtime,
+    token: str,
+    method: str,
+    *,
+    code: str | None = None,
+    credential: dict[str, Any] | None = None,
+) -> TokenPair:
+    now = datetime.now(UTC)
+    challenge, account = await load_challenge(session, token, now)
+    ctx = _ctx_of(challenge, now, runtime)
+    if method not in challenge.methods:
+        raise FactorNotAvailable(f"{method} is not offered for this login")
+    ok = False
+    if method == "otp" and code:
+        ok = await mfa.verify_totp(session, runtime, account.id, code)
+    elif method in ("sms", "email") and code:
+        try:
+            await mfa.verify_code(session, runtime, account.id, f"login:{challenge.id_hash[:16]}", code)
+            ok = True
+        except InvalidCode:
+            ok = False
+    elif method == "recovery" and code:
+        ok = await mfa.use_recovery_code(session, account.id, code)
+    elif method == "webauthn" and credential is not None:
+        from services.identity.mfa.webauthn import verify_assertion
+
+        ok = await verify_assertion(session, runtime, account.id, challenge.webauthn_challenge, credential)
+    ident = runtime.keyring.index("login", f"account:{account.id}")
+    if not ok:
+        locked = await register_failure(session, runtime, account, ctx)
+        await record_attempt(
+            session,
+            account=account,
+            identifier=ident,
+            ctx=ctx,
+            method=method,
+            result="failure",
+            reason="wrong_second_factor_locked" if locked else "wrong_second_factor",
+        )
+        if locked:
+            challenge.completed_at = now
+        raise InvalidCode("the code is wrong, expired or already used")
+    challenge.completed_at = now
+    await session.execute(delete(LoginChallenge).where(LoginChallenge.expires_at < now - timedelta(days=1)))
+    return await complete_login(session, runtime, account, ctx, amr=["pwd", method], ident=ident)

@@ -1,0 +1,304 @@
+"""Staff operations (each checked with the permissions service) and service-to-service calls."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from sqlalchemy import select
+
+from kit.auth import Principal, ServiceCaller
+from kit.db import DBSession
+from kit.errors import NotFound
+from kit.outbox import IdempotencyKey
+from kit.permissions import PermissionClient, RequirePermission
+from services.identity.accounts import service as accounts
+from services.identity.accounts.endpoints import account_view
+from services.identity.accounts.schemas import AccountView
+from services.identity.deps import SignedIn
+from services.identity.errors import InvalidTransition
+from services.identity.login.retention import purge_login_log
+from services.identity.mfa.service import consume_step_up
+from services.identity.models import LoginAttempt, audit_log, inbox
+from services.identity.notifications.service import notify_account, sink_messages
+from services.identity.passwords.service import set_password
+from services.identity.runtime import Rt
+from services.identity.staff.schemas import (
+    FreezeRequest,
+    LoginLogEntry,
+    Purged,
+    Reason,
+    Restrictions,
+    SinkMessageView,
+    StaffCreate,
+    StaffCreated,
+    StepUpConsume,
+    StepUpConsumed,
+    UnfreezeRequest,
+)
+from services.identity.tokens.schemas import RevokedCount
+
+staff = APIRouter(prefix="/staff", tags=["staff"])
+internal = APIRouter(prefix="/internal", tags=["internal"])
+
+UNFREEZE_OPERATION = "account.unfreeze"
+
+
+CanCreateStaff = Annotated[Principal, Depends(RequirePermission("staff_account:create"))]
+CanReadAccount = Annotated[Principal, Depends(RequirePermission("account:read"))]
+CanUnlock = Annotated[Principal, Depends(RequirePermission("account:unlock"))]
+CanReset = Annotated[Principal, Depends(RequirePermission("account:reset"))]
+CanFreeze = Annotated[Principal, Depends(RequirePermission("account:freeze"))]
+CanUnfreeze = Annotated[Principal, Depends(RequirePermission("account:unfreeze"))]
+CanClose = Annotated[Principal, Depends(RequirePermission("account:close"))]
+CanRestrict = Annotated[Principal, Depends(RequirePermission("account:modify"))]
+CanReadLoginLog = Annotated[Principal, Depends(RequirePermission("login_log:read"))]
+
+
+@staff.post("/accounts", response_model=StaffCreated, status_code=status.HTTP_201_CREATED)
+async def create_staff(
+    body: StaffCreate, actor: CanCreateStaff, _: SignedIn, session: DBSession, runtime: Rt
+) -> StaffCreated:
+    """Create a staff account with a one-time password (shown once, must be changed at first login)."""
+    account, password = await accounts.create_staff(
+        session, runtime, username=body.username, email=body.email, actor=actor.subject
+    )
+    assert account.username is not None
+    return StaffCreated(id=account.id, username=account.username, one_time_password=password)
+
+
+@staff.get("/accounts/{account_id}", response_model=AccountView)
+async def read_account(account_id: uuid.UUID, actor: CanReadAccount, _: SignedIn, session: DBSession) -> AccountView:
+    """An account's lifecycle state and lockout counters (no personal data)."""
+    return account_view(await accounts.get_account(session, account_id))
+
+
+@staff.post("/accounts/{account_id}/unlock", response_model=AccountView)
+async def unlock(account_id: uuid.UUID, body: Reason, actor: CanUnlock, _: SignedIn, session: DBSession) -> AccountView:
+    """Lift a lockout and reset the failure count (after verifying the holder)."""
+    account = await accounts.get_account(session, account_id, for_update=True)
+    await accounts.unlock(session, account, actor=actor.subject, reason=body.reason)
+    return account_view(account)
+
+
+@staff.post("/accounts/{account_id}/password-reset", response_model=AccountView)
+async def reset_password(
+    account_id: uuid.UUID, body: Reason, actor: CanReset, _: SignedIn, session: DBSession, runtime: Rt
+) -> AccountView:
+    """Reset the password to a one-time one sent to the holder's verified phone (or email); every session
+    is revoked and the new password must be changed at the next login. Staff never see it."""
+    account = await accounts.get_account(session, account_id, for_update=True)
+    if account.status == "closed":
+        raise InvalidTransition("the account is closed")
+    password = accounts.generate_one_time_password()
+    await set_password(
+        session,
+        runtime,
+        account,
+        password,
+        actor=actor.subject,
+        actor_kind="staff",
+        action="password.reset_by_staff",
+        must_change=True,
+    )
+    await notify_account(
+        session,
+        runtime,
+        account,
+        template="password.temporary",
+        body=f"Your temporary Bank Suite password is {password}. Change it when you sign in.",
+    )
+    return account_view(account)
+
+
+@staff.post("/accounts/{account_id}/freeze", response_model=AccountView)
+async def freeze(account_id: uuid.UUID, body: Reason, actor: CanFreeze, _: SignedIn, session: DBSession) -> AccountView:
+    """Freeze: no login, every session revoked, permissions told (outbox)."""
+    account = await accounts.get_account(session, account_id, for_update=True)
+    await accounts.freeze(session, account, actor=actor.subject, actor_kind="staff", reason=body.reason)
+    return account_view(account)
+
+
+@staff.post("/accounts/{account_id}/unfreeze", response_model=AccountView)
+async def unfreeze(
+    account_id: uuid.UUID,
+    body: UnfreezeRequest,
+    request: Request,
+    actor: CanUnfreeze,
+    _: SignedIn,
+    session: DBSession,
+) -> AccountView:
+    """Unfreeze, executing a maker-checker approval (operation `account.unfreeze`,
+    payload `{"account_id": "<id>"}`) approved in the permissions service by someone else."""
+    account = await accounts.get_account(session, account_id, for_update=True)
+    if account.status != "frozen":
+        raise InvalidTransition(f"a {account.status} account cannot be unfrozen")
+    client: PermissionClient = request.app.state.permission_client
+    await client.execute_approval(str(body.approval_id), UNFREEZE_OPERATION, {"account_id": str(account_id)})
+    await accounts.unfreeze(
+        session, account, actor=actor.subject, reason=body.reason, approval_id=str(body.approval_id)
+    )
+    return account_view(account)
+
+
+@staff.post("/accounts/{account_id}/close", response_model=AccountView)
+async def close(account_id: uuid.UUID, body: Reason, actor: CanClose, _: SignedIn, session: DBSession) -> AccountView:
+    """Close: sessions and credentials revoked, personal data destroyed, permissions told."""
+    account = await accounts.get_account(session, account_id, for_update=True)
+    await accounts.close(session, account, actor=actor.subject, actor_kind="staff", reason=body.reason)
+    return account_view(account)
+
+
+@staff.put("/accounts/{account_id}/restrictions", response_model=Restrictions)
+async def set_restrictions(
+    account_id: uuid.UUID, body: Restrictions, actor: CanRestrict, _: SignedIn, session: DBSession
+) -> Restrictions:
+    """Login restrictions by risk level: allowed hours (UTC), regions, known devices only; a violation asks for
+    a second factor or denies."""
+    account = await accounts.get_account(session, account_id, for_update=True)
+    account.risk_level = body.risk_level
+    account.home_region = body.home_region
+    account.restrictions = body.model_dump(exclude={"risk_level", "home_region"}, exclude_none=True)
+    await audit_log.append(
+        session,
+        actor=actor.subject,
+        action="account.restrictions_changed",
+        target=str(account_id),
+        detail={"risk_level": body.risk_level},
+    )
+    return body
+
+
+@staff.get("/login-log", response_model=list[LoginLogEntry])
+async def login_log(
+    *,
+    actor: CanReadLoginLog,
+    _: SignedIn,
+    session: DBSession,
+    account_id: Annotated[uuid.UUID | None, Query()] = None,
+    result: Annotated[str | None, Query(pattern="^(success|failure|challenge|denied)$")] = None,
+    since: Annotated[datetime | None, Query()] = None,
+    until: Annotated[datetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[LoginLogEntry]:
+    """The login log, newest first: every attempt with time, IP, region, device, method, result, reason."""
+    query = select(LoginAttempt).order_by(LoginAttempt.occurred_at.desc(), LoginAttempt.id.desc()).limit(limit)
+    if account_id is not None:
+        query = query.where(LoginAttempt.account_id == account_id)
+    if result is not None:
+        query = query.where(LoginAttempt.result == result)
+    if since is not None:
+        query = query.where(LoginAttempt.occurred_at >= since)
+    if until is not None:
+        query = query.where(LoginAttempt.occurred_at < until)
+    rows = (await session.scalars(query)).all()
+    await audit_log.append(
+        session,
+        actor=actor.subject,
+        action="login_log.read",
+        target=str(account_id) if account_id else None,
+        detail={"rows": len(rows)},
+    )
+    return [
+        LoginLogEntry(
+            id=r.id,
+            occurred_at=r.occurred_at,
+            account_id=r.account_id,
+            ip=r.ip,
+            region=r.region,
+            device_id=r.device_id,
+            user_agent=r.user_agent,
+            method=r.method,
+            result=r.result,
+            reason=r.reason,
+            failed_count=r.failed_count,
+            signals=list(r.signals),
+            risk_decision=r.risk_decision,
+        )
+        for r in rows
+    ]
+
+
+@internal.post("/accounts/{account_id}/freeze", response_model=AccountView)
+async def freeze_by_service(
+    account_id: uuid.UUID, body: FreezeRequest, caller: ServiceCaller, key: IdempotencyKey, session: DBSession
+) -> AccountView:
+    """Freeze on behalf of risk or incidents (outbox delivery, deduplicated by Idempotency-Key)."""
+    account = await accounts.get_account(session, account_id, for_update=True)
+    if await inbox.first_delivery(session, key) and account.status == "active":
+        await accounts.freeze(session, account, actor=caller.subject, actor_kind="service", reason=body.reason)
+    return account_view(account)
+
+
+@internal.post("/accounts/{account_id}/revoke-sessions", response_model=RevokedCount)
+async def revoke_by_service(
+    account_id: uuid.UUID, body: FreezeRequest, caller: ServiceCaller, key: IdempotencyKey, session: DBSession
+) -> RevokedCount:
+    """Revoke every session of an account (incident playbooks), deduplicated by Idempotency-Key."""
+    await accounts.get_account(session, account_id)
+    count = 0
+    if await inbox.first_delivery(session, key):
+        count = await accounts.revoke_sessions(session, account_id, "revoked_by_service")
+        await audit_log.append(
+            session,
+            actor=caller.subject,
+            actor_kind="service",
+            action="session.revoked_all",
+            target=str(account_id),
+            detail={"reason": body.reason, "revoked": count},
+        )
+    return RevokedCount(revoked=count)
+
+
+@internal.post("/step-up/consume", response_model=StepUpConsumed)
+async def consume(body: StepUpConsume, caller: ServiceCaller, session: DBSession) -> StepUpConsumed:
+    """For a service guarding a sensitive action (e.g. `transfer.large`): use the holder's step-up for it, once."""
+    method = await consume_step_up(session, body.account_id, body.session_id, body.action)
+    await audit_log.append(
+        session,
+        actor=caller.subject,
+        actor_kind="service",
+        action="mfa.step_up_consumed",
+        target=str(body.account_id),
+        detail={"for": body.action, "session": str(body.session_id)},
+    )
+    return StepUpConsumed(consumed=True, method=method)
+
+
+@internal.post("/login-log/purge", response_model=Purged)
+async def purge(caller: ServiceCaller, session: DBSession, runtime: Rt) -> Purged:
+    """Run the login-log retention purge now (it also runs daily in the background)."""
+    deleted = await purge_login_log(session, runtime.settings.login_log_retention_days)
+    await audit_log.append(
+        session,
+        actor=caller.subject,
+        actor_kind="service",
+        action="login_log.purged",
+        target=None,
+        detail={"deleted": deleted},
+    )
+    return Purged(deleted=deleted)
+
+
+@internal.get("/dev/notifications", response_model=list[SinkMessageView])
+async def dev_sink(
+    caller: ServiceCaller, session: DBSession, runtime: Rt, account_id: Annotated[uuid.UUID | None, Query()] = None
+) -> list[SinkMessageView]:
+    """The development notification sink (development and test environments only): what would have been sent."""
+    if not runtime.settings.environment.allows_dev_secrets or runtime.settings.notification_webhook_url:
+        raise NotFound()
+    messages = await sink_messages(session, runtime.keyring, account_id)
+    return [
+        SinkMessageView(
+            id=m.id,
+            account_id=m.account_id,
+            channel=m.channel,
+            template=m.template,
+            recipient=m.recipient,
+            body=m.body,
+            created_at=m.created_at,
+        )
+        for m in messages
+    ]

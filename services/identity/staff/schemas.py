@@ -1,0 +1,144 @@
+"""Bodies of the staff endpoints."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StaffCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"username": "li.teller", "email": "li@bank.example"}]})
+
+    username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    email: str | None = Field(default=None, max_length=254)
+
+
+class StaffCreated(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"id": "4b1c...", "username": "li.teller", "one_time_password": "q8-Xr2!mTz_4Lp9a"}]
+        }
+    )
+
+    id: uuid.UUID
+    username: str
+    one_time_password: str = Field(description="Shown once; must be changed at the first login.")
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "customer called, identity verified"}]})
+
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class UnfreezeRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"approval_id": "7c9e...", "reason": "fraud case closed"}]}
+    )
+
+    approval_id: uuid.UUID
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class Restrictions(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "risk_level": "high",
+                    "allowed_hours_utc": [0, 14],
+                    "allowed_regions": ["CN-SH"],
+                    "known_devices_only": True,
+                    "on_violation": "challenge",
+                    "home_region": "CN-SH",
+                }
+            ]
+        }
+    )
+
+    risk_level: Literal["low", "normal", "high"] = "normal"
+    allowed_hours_utc: list[int] | None = Field(default=None, min_length=2, max_length=2)
+    allowed_regions: list[str] | None = Field(default=None, max_length=20)
+    known_devices_only: bool = False
+    on_violation: Literal["challenge", "deny"] = "challenge"
+    home_region: str | None = Field(default=None, max_length=64)
+
+
+class LoginLogEntry(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 42,
+                    "occurred_at": "2026-11-21T08:00:00Z",
+                    "account_id": "6f1c...",
+                    "ip": "198.51.100.7",
+                    "region": "CN-SH",
+                    "device_id": "ios-7f3a9c",
+                    "user_agent": "BankApp/5.2 iOS",
+                    "method": "pwd",
+                    "result": "failure",
+                    "reason": "wrong_password",
+                    "failed_count": 2,
+                    "signals": ["odd_hour"],
+                    "risk_decision": "allow",
+                }
+            ]
+        }
+    )
+
+    id: int
+    occurred_at: datetime
+    account_id: uuid.UUID | None
+    ip: str | None
+    region: str | None
+    device_id: str | None
+    user_agent: str | None
+    method: str
+    result: str
+    reason: str | None
+    failed_count: int
+    signals: list[str]
+    risk_decision: str | None
+
+
+class Purged(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"deleted": 1200}]})
+
+    deleted: int
+
+
+class FreezeRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "risk score 93 on transfer"}]})
+
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class StepUpConsume(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"account_id": "6f1c...", "session_id": "0b7d...", "action": "transfer.large"}]}
+    )
+
+    account_id: uuid.UUID
+    session_id: uuid.UUID
+    action: str = Field(min_length=1, max_length=64)
+
+
+class StepUpConsumed(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"consumed": True, "method": "otp"}]})
+
+    consumed: bool
+    method: str
+
+
+class SinkMessageView(BaseModel):
+    id: uuid.UUID
+    account_id: uuid.UUID | None
+    channel: str
+    template: str
+    recipient: str
+    body: str
+    created_at: datetime

@@ -1,0 +1,236 @@
+"""Sessions, access tokens, refresh-token rotation, service tokens, the revocation feed."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.identity.crypto import token_hash
+from services.identity.errors import InvalidRefreshToken
+from services.identity.models import Account, AccountStatus, RefreshToken, Session
+from services.identity.runtime import Runtime
+
+SECOND_FACTORS = frozenset({"otp", "sms", "email", "webauthn", "recovery"})
+
+
+def acr_for(amr: list[str]) -> str:
+    if "webauthn" in amr:
+        return "aal3"
+    if SECOND_FACTORS.intersection(amr):
+        return "aal2"
+    return "aal1"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    session_id: uuid.UUID
+    acr: str
+    amr: list[str]
+    must_change_password: bool = False
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "refresh_token": self.refresh_token,
+            "session_id": str(self.session_id),
+            "acr": self.acr,
+            "amr": self.amr,
+            "must_change_password": self.must_change_password,
+        }
+
+
+async def access_token(
+    runtime: Runtime,
+    *,
+    subject: str,
+    kind: str,
+    session_id: uuid.UUID | None,
+    amr: list[str],
+    acr: str,
+    scope: str = "",
+) -> str:
+    settings = runtime.settings
+    now = int(time.time())
+    ttl = settings.service_token_ttl_seconds if kind == "service" else settings.access_token_ttl_seconds
+    claims: dict[str, Any] = {
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "sub": subject,
+        "kind": kind,
+        "amr": amr,
+        "acr": acr,
+        "jti": uuid.uuid4().hex,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    if session_id is not None:
+        claims["sid"] = str(session_id)
+    if scope:
+        claims["scope"] = scope
+    return await runtime.keys.sign(claims)
+
+
+def _new_refresh_token() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+
+
+async def _issue_refresh(session: AsyncSession, runtime: Runtime, db_session: Session) -> str:
+    token = _new_refresh_token()
+    expires = min(
+        datetime.now(UTC) + timedelta(seconds=runtime.settings.refresh_token_ttl_seconds), db_session.expires_at
+    )
+    session.add(RefreshToken(token_hash=token_hash(token), session_id=db_session.id, expires_at=expires))
+    await session.flush()
+    return token
+
+
+async def start_session(
+    session: AsyncSession,
+    runtime: Runtime,
+    account: Account,
+    *,
+    amr: list[str],
+    device_id: str | None,
+    ip: str | None,
+    region: str | None,
+    user_agent: str | None,
+) -> TokenPair:
+    acr = acr_for(amr)
+    now = datetime.now(UTC)
+    db_session = Session(
+        id=uuid.uuid4(),
+        account_id=account.id,
+        kind=account.kind,
+        amr=amr,
+        acr=acr,
+        device_id=device_id,
+        ip=ip,
+        region=region,
+        user_agent=user_agent,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=runtime.settings.session_absolute_ttl_seconds),
+    )
+    session.add(db_session)
+    await session.flush()
+    refresh = await _issue_refresh(session, runtime, db_session)
+    token = await access_token(
+        runtime, subject=str(account.id), kind=account.kind, session_id=db_session.id, amr=amr, acr=acr
+    )
+    return TokenPair(token, refresh, runtime.settings.access_token_ttl_seconds, db_session.id, acr, amr)
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshOutcome:
+    pair: TokenPair | None
+    #: Set when a used token came back: the session was revoked and this must be committed.
+    reused_session: uuid.UUID | None = None
+
+
+async def rotate_refresh(session: AsyncSession, runtime: Runtime, presented: str) -> RefreshOutcome:
+    """Exchange a refresh token for a new pair; a used token revokes the whole session.
+
+    The token row is locked, so two concurrent uses of one token are
+    serialised: the first rotates, the second is a reuse.
+    """
+    now = datetime.now(UTC)
+    row = await session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == token_hash(presented)).with_for_update()
+    )
+    if row is None:
+        raise InvalidRefreshToken()
+    db_session = await session.scalar(select(Session).where(Session.id == row.session_id).with_for_update())
+    if db_session is None:
+        raise InvalidRefreshToken()
+    if row.used_at is not None:
+        if db_session.revoked_at is None:
+            db_session.revoked_at, db_session.revoke_reason = now, "refresh_token_reuse"
+        return RefreshOutcome(None, reused_session=db_session.id)
+    if db_session.revoked_at is not None or db_session.expires_at <= now or row.expires_at <= now:
+        raise InvalidRefreshToken("the session has ended")
+    account = await session.get(Account, db_session.account_id)
+    if account is None or account.status != AccountStatus.active:
+        raise InvalidRefreshToken("the session has ended")
+    row.used_at = now
+    db_session.last_seen_at = now
+    refresh = await _issue_refresh(session, runtime, db_session)
+    token = await access_token(
+        runtime,
+        subject=str(account.id),
+        kind=db_session.kind,
+        session_id=db_session.id,
+        amr=list(db_session.amr),
+        acr=db_session.acr,
+    )
+    pair = TokenPair(
+        token, refresh, runtime.settings.access_token_ttl_seconds, db_session.id, db_session.acr, list(db_session.amr)
+    )
+    return RefreshOutcome(pair)
+
+
+async def session_is_active(session: AsyncSession, session_id: str | None) -> bool:
+    if session_id is None:
+        return False
+    try:
+        sid = uuid.UUID(session_id)
+    except ValueError:
+        return False
+    row = await session.get(Session, sid)
+    return row is not None and row.revoked_at is None and row.expires_at > datetime.now(UTC)
+
+
+def encode_cursor(revoked_at: datetime, session_id: uuid.UUID) -> str:
+    raw = f"{revoked_at.isoformat()}|{session_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, sid = raw.split("|", 1)
+        parsed = datetime.fromisoformat(at)
+        if parsed.tzinfo is None:
+            return None
+        return parsed, uuid.UUID(sid)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def revocation_relevant_until(row: Session, runtime: Runtime) -> datetime:
+    """After this, no access token of the session can still be valid: the revocation can be forgotten."""
+    assert row.revoked_at is not None
+    settings = runtime.settings
+    horizon = row.revoked_at + timedelta(seconds=settings.access_token_ttl_seconds + settings.jwt_leeway_seconds)
+    return min(row.expires_at, horizon)
+
+
+async def revocations_since(
+    session: AsyncSession, runtime: Runtime, cursor: tuple[datetime, uuid.UUID] | None, limit: int = 500
+) -> tuple[list[Session], str | None]:
+    """Sessions revoked after ``cursor`` (ordered by revocation time, then id) still relevant now."""
+    settings = runtime.settings
+    now = datetime.now(UTC)
+    oldest = now - timedelta(seconds=settings.access_token_ttl_seconds + settings.jwt_leeway_seconds)
+    query = select(Session).where(Session.revoked_at > oldest, Session.expires_at > now)
+    if cursor is not None:
+        at, sid = cursor
+        query = query.where((Session.revoked_at > at) | ((Session.revoked_at == at) & (Session.id > sid)))
+    rows = list((await session.scalars(query.order_by(Session.revoked_at, Session.id).limit(limit))).all())
+    if rows:
+        last = rows[-1]
+        assert last.revoked_at is not None
+        return rows, encode_cursor(last.revoked_at, last.id)
+    return rows, None

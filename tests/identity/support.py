@@ -1,0 +1,85 @@
+"""Helpers for identity tests: valid real-name data, reading the development sink, signing in."""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from typing import Any
+
+import httpx
+
+from services.identity.accounts.validation import iso7064_mod11_2_check
+
+DEV_SECRET = "dev-insecure-service-client-secret"
+PASSWORD = "Quiet-Harbour-7-Lantern!"
+
+
+def national_id(birth: str = "19900307") -> str:
+    body = f"110105{birth}{random.randint(100, 999)}"
+    return body + iso7064_mod11_2_check(body)
+
+
+def phone() -> str:
+    return "139" + "".join(random.choice("0123456789") for _ in range(8))
+
+
+def customer_data(**overrides: Any) -> dict[str, Any]:
+    data = {
+        "name": "王小明",
+        "id_type": "cn_resident",
+        "id_number": national_id(),
+        "phone": phone(),
+        "email": f"c{uuid.uuid4().hex[:10]}@example.com",
+        "password": PASSWORD,
+    }
+    data.update(overrides)
+    return data
+
+
+async def service_token(client: httpx.AsyncClient, prefix: str = "", client_id: str = "risk") -> str:
+    response = await client.post(
+        f"{prefix}/public/oauth/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": DEV_SECRET},
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+async def sink(client: httpx.AsyncClient, account_id: str, prefix: str = "") -> list[dict[str, Any]]:
+    token = await service_token(client, prefix)
+    response = await client.get(
+        f"{prefix}/internal/dev/notifications",
+        params={"account_id": account_id},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.text
+    messages: list[dict[str, Any]] = response.json()
+    return messages
+
+
+async def latest_code(client: httpx.AsyncClient, account_id: str, template: str, prefix: str = "") -> str:
+    for message in await sink(client, account_id, prefix):
+        if message["template"].startswith(template):
+            found = re.search(r"\b(\d{6})\b", message["body"])
+            assert found, message["template"]
+            return found.group(1)
+    raise AssertionError(f"no {template} message for {account_id}")
+
+
+async def register(client: httpx.AsyncClient, prefix: str = "", **overrides: Any) -> tuple[str, dict[str, Any]]:
+    """Register and verify the phone; returns (account id, registration data)."""
+    data = customer_data(**overrides)
+    response = await client.post(f"{prefix}/public/register", json=data)
+    assert response.status_code == 201, response.text
+    account_id = str(response.json()["account_id"])
+    code = await latest_code(client, account_id, "code.verify:sms", prefix)
+    verified = await client.post(
+        f"{prefix}/public/register/verify", json={"account_id": account_id, "channel": "sms", "code": code}
+    )
+    assert verified.status_code == 200, verified.text
+    return account_id, data
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
