@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -64,6 +65,11 @@ class GatewayObservability:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 first_byte = time.perf_counter()
+                context = trace.get_current_span().get_span_context()
+                if context.is_valid:
+                    # The client learns the trace of its request (W3C format, the server span's id).
+                    value = f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+                    message.setdefault("headers", []).append((b"traceparent", value.encode()))
             await send(message)
 
         try:

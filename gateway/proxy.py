@@ -55,7 +55,7 @@ _NOT_FORWARDED = HOP_BY_HOP | {
     b"traceparent",
     b"tracestate",
 }
-_NOT_RETURNED = HOP_BY_HOP | {REQUEST_ID_HEADER.encode()}
+_NOT_RETURNED = HOP_BY_HOP | {REQUEST_ID_HEADER.encode(), b"traceparent"}
 
 
 class UnknownService(NotFound):

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -101,7 +102,7 @@ def stub_app(state: StubState) -> FastAPI:
     async def internal_ops() -> dict[str, str]:
         return {"internal": "yes"}
 
-    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
+    @app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"], include_in_schema=False)
     async def echo(path: str, request: Request) -> Response:
         state.hits += 1
         if path.endswith("slow"):
@@ -132,9 +133,25 @@ def bound_socket_on(port: int = 0) -> socket.socket:
     return sock
 
 
+class EdgeServer(LiveServer):
+    """A live server without uvicorn's own X-Forwarded-For handling (the gateway decides whom to trust).
+
+    Deploy the gateway the same way: ``uvicorn --no-proxy-headers``.
+    """
+
+    async def start(self, app: FastAPI) -> None:
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", proxy_headers=False)
+        self.server = uvicorn.Server(config)
+        self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+        while not self.server.started:
+            if self.task.done():
+                self.task.result()
+            await asyncio.sleep(0.01)
+
+
 @contextlib.asynccontextmanager
 async def serve(name: str, app: FastAPI, port: int = 0) -> AsyncIterator[LiveServer]:
-    server = LiveServer(name, bound_socket_on(port))
+    server = EdgeServer(name, bound_socket_on(port))
     await server.start(app)
     try:
         yield server

@@ -1,0 +1,171 @@
+"""Rate limits, size limits, CORS, security headers, tracing, metrics and the access log, over real HTTP."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from gateway.config import SERVICES
+from tests.gateway.conftest import RunningGateway, Stub, gateway_settings, running_gateway
+from tests.support.tokens import TestIssuer
+
+
+async def test_login_route_class_is_limited_per_address_with_headers(gateway: RunningGateway, stub: Stub) -> None:
+    # The module's gateway allows 3 logins a minute per address (test setting).
+    statuses = []
+    last = None
+    for _ in range(3):
+        last = await gateway.client.post("/v1/identity/public/login", json={})
+        statuses.append(last.status_code)
+    assert statuses == [200, 200, 200]
+    assert last is not None
+    assert last.headers["ratelimit-remaining"] == "0"
+    hits = stub.state.hits
+    refused = await gateway.client.post("/v1/identity/public/login", json={})
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "rate_limited"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert refused.headers["ratelimit-limit"] == "3"
+    assert refused.headers["ratelimit-remaining"] == "0"
+    assert refused.headers["ratelimit-policy"] == '"login";q=3;w=60'
+    assert stub.state.hits == hits, "a limited request is not forwarded"
+    # Other route classes are not affected by the login limit.
+    assert (await gateway.client.get("/v1/identity/public/items/1")).status_code == 200
+
+
+async def test_ip_and_subject_limits(stub: Stub, issuer: TestIssuer) -> None:
+    settings = gateway_settings(
+        dict.fromkeys(SERVICES, stub.url), rate_limit_ip="5/minute", rate_limit_subject="2/minute"
+    )
+    async with running_gateway(settings) as gw:
+        subject = str(uuid.uuid4())
+        token = issuer.headers(kind="customer", subject=subject)
+        codes = [(await gw.client.get("/v1/identity/customer/a", headers=token)).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        other = issuer.headers(kind="customer")
+        assert (await gw.client.get("/v1/identity/customer/a", headers=other)).status_code == 200
+        # The fifth request from this address; after it the address limit refuses everyone.
+        assert (await gw.client.get("/v1/identity/public/items/1")).status_code == 200
+        refused = await gw.client.get("/v1/identity/public/items/1")
+        assert refused.status_code == 429
+        assert refused.headers["ratelimit-policy"].startswith('"ip"')
+
+
+async def test_body_size_limit(gateway: RunningGateway, stub: Stub, issuer: TestIssuer) -> None:
+    hits = stub.state.hits
+    declared = await gateway.client.post("/v1/identity/public/upload", content=b"x" * 10_001)
+    assert declared.status_code == 413
+    assert declared.json()["code"] == "payload_too_large"
+
+    async def chunks() -> object:
+        for _ in range(11):
+            yield b"x" * 1000
+
+    streamed = await gateway.client.post("/v1/identity/public/upload", content=chunks())  # type: ignore[arg-type]
+    assert streamed.status_code == 413
+    assert stub.state.hits == hits
+    fits = await gateway.client.post("/v1/identity/public/upload", content=b"x" * 10_000)
+    assert fits.status_code == 200
+    assert fits.json()["body_bytes"] == 10_000
+
+
+async def test_header_size_limit(gateway: RunningGateway) -> None:
+    response = await gateway.client.get("/v1/identity/public/items/1", headers={"X-Big": "y" * 20_000})
+    assert response.status_code == 431
+    assert response.json()["code"] == "headers_too_large"
+
+
+async def test_security_headers_on_proxied_and_gateway_responses(gateway: RunningGateway) -> None:
+    for path in ("/v1/identity/public/items/1", "/healthz", "/v1/identity/nothing-here"):
+        response = await gateway.client.get(path)
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["strict-transport-security"].startswith("max-age=")
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+
+
+async def test_cors_allows_only_the_configured_origins(gateway: RunningGateway) -> None:
+    preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+    allowed = await gateway.client.options(
+        "/v1/identity/customer/x", headers={"Origin": "https://web.bank.example", **preflight}
+    )
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "https://web.bank.example"
+    denied = await gateway.client.options(
+        "/v1/identity/customer/x", headers={"Origin": "https://evil.example", **preflight}
+    )
+    assert denied.status_code == 400
+    assert "access-control-allow-origin" not in denied.headers
+    simple = await gateway.client.get("/v1/identity/public/items/1", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in simple.headers
+
+
+async def test_trace_continues_to_the_upstream_and_back(
+    gateway: RunningGateway, clear_spans: InMemorySpanExporter
+) -> None:
+    with trace.get_tracer("tests").start_as_current_span("mobile app") as parent:
+        response = await gateway.client.get("/v1/identity/public/items/7", headers={"x-request-id": "trace-test-0001"})
+    trace_id = format(parent.get_span_context().trace_id, "032x")
+    assert response.headers["x-request-id"] == "trace-test-0001"
+    assert response.headers["traceparent"].split("-")[1] == trace_id
+    echoed = await gateway.client.get("/v1/identity/public/echo")
+    upstream_traceparent = dict(echoed.json()["headers"])["traceparent"]
+    assert upstream_traceparent.split("-")[1] == echoed.headers["traceparent"].split("-")[1]
+    spans = [
+        s for s in clear_spans.get_finished_spans() if s.context and format(s.context.trace_id, "032x") == trace_id
+    ]
+    kinds = {(s.kind, s.name) for s in spans}
+    assert (SpanKind.SERVER, "GET /v1/{service}/{path:path}") in kinds
+    assert any(
+        kind is SpanKind.CLIENT and dict(s.attributes or {}).get("url.full", "").endswith("/public/items/7")
+        for s in spans
+        for kind in [s.kind]
+    )
+
+
+async def test_metrics_separate_gateway_and_upstream_time(gateway: RunningGateway) -> None:
+    await gateway.client.get("/v1/identity/public/items/1")
+    text = (await gateway.client.get("/metrics")).text
+    assert 'gateway_overhead_seconds_count{upstream="identity"}' in text
+    assert 'gateway_upstream_duration_seconds_count{upstream="identity"}' in text
+    assert 'gateway_requests_total{method="GET",route="/v1/identity/public/",status="200",upstream="identity"}' in text
+
+
+async def test_access_log_has_no_token_or_query(
+    gateway: RunningGateway, issuer: TestIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = issuer.mint(kind="customer")
+    with caplog.at_level(logging.INFO, logger="gateway.access"):
+        await gateway.client.get(
+            "/v1/identity/customer/profile?otp=123456&email=a@b.example", headers={"Authorization": f"Bearer {token}"}
+        )
+    records = [r for r in caplog.records if r.name == "gateway.access"]
+    assert records
+    record = records[-1]
+    fields = {k: v for k, v in record.__dict__.items() if k in {"method", "path", "route", "status", "subject"}}
+    assert fields["path"] == "/v1/identity/customer/profile"
+    assert fields["status"] == 200
+    assert record.__dict__["client_net"] == "127.0.0.0/24"
+    dumped = repr(record.__dict__)
+    assert token not in dumped
+    assert "123456" not in dumped
+    assert "a@b.example" not in dumped
+
+
+async def test_aggregated_openapi_and_docs_page(gateway: RunningGateway) -> None:
+    document = (await gateway.client.get("/openapi.json")).json()
+    paths = document["paths"]
+    assert "/v1/identity/public/items/{item_id}" in paths
+    operation = paths["/v1/identity/public/items/{item_id}"]["get"]
+    assert operation["x-gateway-policy"]["audience"] == "public"
+    assert not any(p.startswith("/v1/identity/internal/") for p in paths), "internal routes stay out"
+    page = await gateway.client.get("/docs")
+    assert page.status_code == 200
+    assert "/v1/identity/public/items/{item_id}" in page.text
+    assert "script" not in page.text.lower()
