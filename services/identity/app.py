@@ -66,16 +66,18 @@ def _lifespan(settings: IdentitySettings) -> Any:
         await runtime.keys.reload()
 
         # identity verifies its own tokens with the kit's verifier, reading its
-        # key set directly rather than through the gateway.
+        # key set directly rather than through the gateway. The verifier only
+        # asks on an unknown kid (a key another replica just created); the key
+        # store spaces its database reloads, so made-up kids cost nothing.
         async def own_jwks() -> Mapping[str, Any]:
-            return await runtime.keys.jwks()
+            return await runtime.keys.jwks_for_unknown_kid()
 
         app.state.token_verifier = TokenVerifier(
             own_jwks,
             issuer=settings.jwt_issuer,
             audience=settings.jwt_audience,
             leeway_seconds=settings.jwt_leeway_seconds,
-            refetch_interval=1.0,
+            refetch_interval=0.0,
         )
         worker = NotificationWorker(sessionmaker, runtime)
         app.state.notification_worker = worker

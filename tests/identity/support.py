@@ -83,3 +83,19 @@ async def register(client: httpx.AsyncClient, prefix: str = "", **overrides: Any
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def login(
+    client: httpx.AsyncClient, identifier: str, password: str = PASSWORD, prefix: str = "", **extra: Any
+) -> httpx.Response:
+    return await client.post(f"{prefix}/public/login", json={"identifier": identifier, "password": password, **extra})
+
+
+async def signed_in(client: httpx.AsyncClient, **overrides: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A registered customer with a session: (account id, registration data, token response)."""
+    account_id, data = await register(client, **overrides)
+    response = await login(client, data["phone"], data["password"])
+    assert response.status_code == 200, response.text
+    tokens: dict[str, Any] = response.json()
+    assert tokens["status"] == "authenticated", tokens
+    return account_id, data, tokens

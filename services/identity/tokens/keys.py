@@ -116,6 +116,12 @@ class KeyStore:
         await self._refresh()
         return self._jwks
 
+    async def jwks_for_unknown_kid(self, min_interval: float = 1.0) -> dict[str, Any]:
+        """The key set after a token named a key we do not know: reload (at most once per ``min_interval``)."""
+        if time.monotonic() - self._loaded_at >= min_interval:
+            await self._refresh(force=True)
+        return self._jwks
+
     async def sign(self, claims: dict[str, Any]) -> str:
         await self._refresh()
         if self._signing is None:
