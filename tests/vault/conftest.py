@@ -89,7 +89,7 @@ async def start_vault(database_url: str, **overrides: Any) -> AsyncIterator[Vaul
     overrides.setdefault("key_cache_seconds", 0.0)
     # Built directly (not through tests.support.suite) so these tests import no other service.
     settings = VaultSettings(
-        environment="test",  # type: ignore[arg-type]
+        environment="test",
         database_url=SecretStr(database_url),
         gateway_url="http://127.0.0.1:9",
         log_json=False,
