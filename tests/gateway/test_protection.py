@@ -169,3 +169,16 @@ async def test_aggregated_openapi_and_docs_page(gateway: RunningGateway) -> None
     assert page.status_code == 200
     assert "/v1/identity/public/items/{item_id}" in page.text
     assert "script" not in page.text.lower()
+
+
+async def test_redis_down_falls_back_to_per_process_limits(stub: Stub) -> None:
+    settings = gateway_settings(
+        dict.fromkeys(SERVICES, stub.url),
+        rate_limit_storage="async+redis://127.0.0.1:1/0",  # nothing listens there
+        rate_limit_classes={"login": "2/minute"},
+    )
+    async with running_gateway(settings) as gw:
+        codes = [(await gw.client.post("/v1/identity/public/login", json={})).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]  # still limited: never fails open
+        metrics = (await gw.client.get("/metrics")).text
+        assert "gateway_rate_limit_shared_storage_up 0.0" in metrics
