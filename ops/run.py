@@ -22,7 +22,8 @@ import httpx
 
 from ops.database import ROOT, SERVICES, asyncpg_url, embedded_server_url, prepare
 
-DATA_DIR = ROOT / ".data"
+#: Where the embedded database and the logs live (git-ignored).
+DATA_DIR = Path(os.environ.get("SUITE_DATA_DIR", ROOT / ".data"))
 
 
 @dataclass
@@ -132,9 +133,9 @@ def main() -> int:
         print("the suite did not become ready; see the logs above", file=sys.stderr)
         return 1
 
-    print("\nThe suite is up (logs in .data/logs/):")
+    print(f"\nThe suite is up (logs in {log_dir}):")
     for child in children:
-        print(f"  {child.name:<12} http://127.0.0.1:{child.port}")
+        print(f"  {child.name:<12} http://127.0.0.1:{child.port}   (pid {child.process.pid})")
     print(f"\n  entry point   {gateway_url}   (readiness: {gateway_url}/readyz)")
     print("Ctrl-C stops everything.\n", flush=True)
 
