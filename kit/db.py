@@ -89,4 +89,8 @@ async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.commit()
 
 
-DBSession = Annotated[AsyncSession, Depends(get_db_session)]
+#: ``scope="function"``: commit (or roll back) as soon as the endpoint returns and
+#: before the response is sent, so a failure at COMMIT (a deferred constraint, a
+#: serialisation failure, a lost connection) is answered as an error, never
+#: hidden behind a 200 that was already on the wire.
+DBSession = Annotated[AsyncSession, Depends(get_db_session, scope="function")]

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, InterfaceError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kit.context import current_request_id
@@ -191,6 +192,31 @@ async def _validation_error_async(request: Request, exc: Exception) -> JSONRespo
     return _validation_error(request, exc)
 
 
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # Usually two requests racing for the same unique value; the constraint
+    # name and the values stay in the log (redacted), not in the response.
+    logger.warning("integrity error on %s %s: %s", request.method, request.url.path, exc.__class__.__name__)
+    return problem_response(
+        request,
+        status=409,
+        code="conflict",
+        title="Conflict",
+        detail="The change conflicts with data that already exists.",
+    )
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("database unavailable on %s %s: %s", request.method, request.url.path, exc.__class__.__name__)
+    return problem_response(
+        request,
+        status=503,
+        code="database_unavailable",
+        title="Service unavailable",
+        detail="The service's database did not answer; retry later.",
+        headers={"Retry-After": "2"},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(
@@ -206,4 +232,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SuiteError, _suite_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error_async)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(InterfaceError, _database_unavailable)
+    app.add_exception_handler(TimeoutError, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

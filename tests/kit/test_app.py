@@ -45,6 +45,18 @@ def demo_router() -> APIRouter:
         count = (await session.execute(text("SELECT count(*) FROM risk.demo_write"))).scalar_one()
         return {"rows": int(count)}
 
+    @router.post("/demo/deferred/{value}")
+    async def deferred(value: int, session: DBSession) -> dict[str, str]:
+        """The unique check is deferred to COMMIT, i.e. after the endpoint has returned."""
+        await session.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS risk.demo_unique (v int,"
+                " CONSTRAINT demo_unique_v UNIQUE (v) DEFERRABLE INITIALLY DEFERRED)"
+            )
+        )
+        await session.execute(text("INSERT INTO risk.demo_unique VALUES (:v)"), {"v": value})
+        return {"status": "saved"}
+
     return router
 
 
@@ -103,6 +115,15 @@ async def test_a_failed_request_leaves_no_partial_write(client: httpx.AsyncClien
     assert crashed.status_code == 500
     again = await client.post("/demo/payments", json={"amount_minor": 1, "payee": "second"})
     assert again.json() == {"rows": 2}
+
+
+async def test_a_failure_at_commit_is_reported_not_hidden_behind_a_200(client: httpx.AsyncClient) -> None:
+    first = await client.post("/demo/deferred/7")
+    assert first.json() == {"status": "saved"}
+    duplicate = await client.post("/demo/deferred/7")
+    assert duplicate.status_code == 409
+    assert duplicate.json()["code"] == "conflict"
+    assert "demo_unique" not in duplicate.text
 
 
 async def test_unknown_route_and_wrong_method_are_problems(client: httpx.AsyncClient) -> None:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from kit.db import Database, get_db_session, make_sessionmaker
+from kit.db import Database, DBSession, make_sessionmaker
 from kit.errors import BadRequest, install_error_handlers
 from kit.http import ServiceClient
 from kit.outbox import IdempotencyKey, MessageStatus, OutboxWorker, RetryPolicy
@@ -33,7 +32,7 @@ def receiver_app(engine: AsyncEngine) -> FastAPI:
     async def freeze(
         body: dict[str, str],
         key: IdempotencyKey,
-        session: Annotated[AsyncSession, Depends(get_db_session)],
+        session: DBSession,
         request: Request,
     ) -> dict[str, str]:
         if body.get("account") == "refuse-me":
