@@ -99,10 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     boot = commands.add_parser("bootstrap-admin", help="grant admin to the first administrator (once)")
     boot.add_argument("subject", help="the staff id (UUID, the `sub` of identity's tokens)")
     args = parser.parse_args(argv)
-    if args.command == "bootstrap-admin":
-        return asyncio.run(_run_bootstrap(PermissionsSettings(), args.subject))
-    parser.error(f"unknown command {args.command}")
-    return 2
+    # bootstrap-admin is the only command so far (the parser refuses any other).
+    return asyncio.run(_run_bootstrap(PermissionsSettings(), args.subject))
 
 
 if __name__ == "__main__":

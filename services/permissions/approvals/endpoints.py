@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from kit.auth import Principal, ServiceCaller, StaffUser
-from kit.db import DBSession
 from kit.permissions import RequirePermission
 from services.permissions.approvals import service
 from services.permissions.approvals.schemas import (
@@ -23,7 +22,7 @@ from services.permissions.approvals.schemas import (
     RequirementOut,
 )
 from services.permissions.checks.store import Store
-from services.permissions.deps import Executors, Settings
+from services.permissions.deps import DBSession, Executors, Settings
 from services.permissions.errors import NotEntitled, UnknownOperation
 from services.permissions.models import Approval, ApprovalState, Decision
 

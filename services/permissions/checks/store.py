@@ -128,26 +128,37 @@ class PolicyStore:
         self.index: PolicyIndex | None = None
         self.version = -1
         self._lock = asyncio.Lock()
-        self._stale = True
+        #: Bumped by every local commit that changed the policy; a refresh that
+        #: started after the last bump is the only proof of freshness.
+        self._marks = 0
+        self._synced_marks = -1
         self._checked_at = float("-inf")
 
     def mark_stale(self) -> None:
-        self._stale = True
+        self._marks += 1
 
     async def ensure_fresh(self) -> PolicyIndex:
         index = self.index
-        if index is not None and not self._stale and time.monotonic() - self._checked_at < self.refresh_seconds:
+        if (
+            index is not None
+            and self._synced_marks == self._marks
+            and time.monotonic() - self._checked_at < self.refresh_seconds
+        ):
             return index
         asked = time.monotonic()
         async with self._lock:
-            if self.index is None or self._stale or self._checked_at < asked:
+            # Another caller may have completed a refresh that started after we asked.
+            if self.index is None or self._synced_marks != self._marks or self._checked_at < asked:
                 await self._refresh()
         assert self.index is not None
         return self.index
 
     async def _refresh(self) -> None:
-        self._stale = False
-        self._checked_at = time.monotonic()
+        marks, started = self._marks, time.monotonic()
+        await self._load_changes()
+        self._synced_marks, self._checked_at = marks, started
+
+    async def _load_changes(self) -> None:
         async with self.sessionmaker() as session:
             if self.index is None:
                 version = (await session.execute(select(PolicyVersion.version))).scalar_one()

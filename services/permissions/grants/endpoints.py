@@ -10,12 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from kit.auth import Principal, StaffUser
-from kit.db import DBSession
 from kit.errors import BadRequest
 from kit.permissions import RequirePermission
 from services.permissions.approvals.schemas import ApprovalOut
 from services.permissions.checks.store import Store
-from services.permissions.deps import Settings
+from services.permissions.deps import DBSession, Settings
 from services.permissions.grants import service
 from services.permissions.grants.schemas import (
     GrantOut,
