@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, InterfaceError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kit.context import current_request_id
@@ -233,6 +234,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error_async)
     app.add_exception_handler(IntegrityError, _integrity_error)
-    app.add_exception_handler(InterfaceError, _database_unavailable)
-    app.add_exception_handler(TimeoutError, _database_unavailable)
+    # asyncpg raises plain OSErrors (refused, reset) when the server is gone;
+    # SQLAlchemy wraps lost connections, pool exhaustion and cancelled statements.
+    for unavailable in (InterfaceError, OperationalError, PoolTimeout, ConnectionError):
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

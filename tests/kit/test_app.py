@@ -152,16 +152,21 @@ async def test_readiness_reports_migrations_behind(fresh_database_url: str) -> N
     assert response.json()["checks"] == {"database": "ok", "migrations": "behind"}
 
 
-async def test_readiness_reports_an_unreachable_database() -> None:
+async def test_an_unreachable_database_is_not_ready_and_answers_503() -> None:
     application = create(service_settings("risk", "postgresql+asyncpg://nobody@127.0.0.1:9/none"))
+    application.include_router(demo_router())
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://risk") as c:
             response = await c.get("/readyz")
             live = await c.get("/healthz")
+            write = await c.post("/demo/payments", json={"amount_minor": 1, "payee": "x"})
     assert response.status_code == 503
     assert response.json()["checks"]["database"] == "unreachable"
     assert live.status_code == 200
+    assert write.status_code == 503
+    assert write.json()["code"] == "database_unavailable"
+    assert write.headers["retry-after"] == "2"
 
 
 async def test_routers_are_authenticated_by_default(fresh_database_url: str) -> None:
