@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import httpx
+
 from tests.permissions.conftest import Perms, new_subject
 
 
-async def status(perms: Perms, subject: str, value: str, service: str = "identity", key: str | None = None) -> object:
+async def status(
+    perms: Perms, subject: str, value: str, service: str = "identity", key: str | None = None
+) -> httpx.Response:
     headers = perms.service(service)
     if key:
         headers["Idempotency-Key"] = key
@@ -14,7 +18,7 @@ async def status(perms: Perms, subject: str, value: str, service: str = "identit
     )
 
 
-async def suspend(perms: Perms, subject: str, service: str = "risk") -> object:
+async def suspend(perms: Perms, subject: str, service: str = "risk") -> httpx.Response:
     return await perms.client.post(
         f"/internal/subjects/{subject}/suspension",
         json={"reason": "bulk reads at night"},
@@ -25,7 +29,7 @@ async def suspend(perms: Perms, subject: str, service: str = "risk") -> object:
 async def test_frozen_subject_loses_high_risk_only_until_unfrozen(perms: Perms) -> None:
     subject = await perms.staff_member("teller")
     response = await status(perms, subject, "frozen")
-    assert response.status_code == 200  # type: ignore[attr-defined]
+    assert response.status_code == 200
     funds = await perms.check(subject, "funds:read")
     assert not funds["allowed"]
     assert "frozen" in funds["reason"]
@@ -36,16 +40,16 @@ async def test_frozen_subject_loses_high_risk_only_until_unfrozen(perms: Perms) 
 
 async def test_only_identity_and_incidents_report_status(perms: Perms) -> None:
     response = await status(perms, new_subject(), "frozen", service="vault")
-    assert response.status_code == 403  # type: ignore[attr-defined]
+    assert response.status_code == 403
 
 
 async def test_status_redelivery_is_not_applied_twice(perms: Perms) -> None:
     subject = await perms.staff_member("teller")
     first = await status(perms, subject, "frozen", key="delivery-0001")
-    assert first.json()["applied"] is True  # type: ignore[attr-defined]
+    assert first.json()["applied"] is True
     await status(perms, subject, "active", key="delivery-0002")
     replay = await status(perms, subject, "frozen", key="delivery-0001")
-    assert replay.json()["applied"] is False  # type: ignore[attr-defined]
+    assert replay.json()["applied"] is False
     assert (await perms.check(subject, "funds:read"))["allowed"]
 
 
@@ -63,10 +67,10 @@ async def test_suspension_takes_effect_at_once_and_lifting_needs_approval(perms:
     subject = await perms.staff_member("approver")
     assert (await perms.check(subject, "payment:check"))["allowed"]
     first = await suspend(perms, subject)
-    assert first.json()["created"] is True  # type: ignore[attr-defined]
+    assert first.json()["created"] is True
     again = await suspend(perms, subject, service="incidents")
-    assert again.json()["created"] is False  # type: ignore[attr-defined]
-    assert again.json()["id"] == first.json()["id"]  # type: ignore[attr-defined]
+    assert again.json()["created"] is False
+    assert again.json()["id"] == first.json()["id"]
     denied = await perms.check(subject, "payment:check")
     assert not denied["allowed"]
     assert "suspended" in denied["reason"]
@@ -103,7 +107,7 @@ async def test_suspended_subject_cannot_approve_own_lift_requested_by_another(pe
 async def test_staff_suspension_and_reporters(perms: Perms) -> None:
     subject = await perms.staff_member("risk_analyst")
     by_vault = await suspend(perms, subject, service="vault")
-    assert by_vault.status_code == 403  # type: ignore[attr-defined]
+    assert by_vault.status_code == 403
     by_outsider = await perms.client.post(
         f"/staff/subjects/{subject}/suspension", json={"reason": "x"}, headers=perms.staff(new_subject())
     )
