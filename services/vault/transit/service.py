@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
+import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,8 +25,14 @@ from services.vault.keys.service import KeyStore, LoadedRing, Purpose
 _CIPHERTEXT = re.compile(r"^vault:v(\d{1,9}):([A-Za-z0-9+/]+={0,2})$")
 
 
+@functools.lru_cache(maxsize=4096)
+def _aad_prefix(ring_id: uuid.UUID, version: int) -> bytes:
+    return f"vault-transit:v1:{ring_id}:{version}:".encode()
+
+
 def transit_aad(ring: LoadedRing, version: int, context: bytes) -> bytes:
-    return f"vault-transit:v1:{ring.id}:{version}:".encode() + context
+    # The prefix is cached: formatting a UUID per item was a visible share of a batch's cost.
+    return _aad_prefix(ring.id, version) + context
 
 
 def parse(ciphertext: str) -> tuple[int, bytes]:
