@@ -22,7 +22,7 @@ from services.permissions.approvals.schemas import (
     RequirementOut,
 )
 from services.permissions.checks.store import Store
-from services.permissions.deps import DBSession, Executors, Settings
+from services.permissions.deps import DBSession, Executors, Settings, StepUp
 from services.permissions.errors import NotEntitled, UnknownOperation
 from services.permissions.models import Approval, ApprovalState, Decision
 
@@ -55,6 +55,7 @@ async def _readable(store: Store, approval: Approval, principal: Principal) -> N
     status_code=status.HTTP_201_CREATED,
     response_model=ApprovalOut,
     summary="Ask for the approval of a high-risk operation",
+    dependencies=[StepUp],
 )
 async def create_approval(
     body: ApprovalCreate,
@@ -107,7 +108,9 @@ async def get_approval(approval_id: uuid.UUID, session: DBSession, store: Store,
     return await _detail(session, approval)
 
 
-@staff.post("/{approval_id}/approve", response_model=ApprovalOut, summary="Approve (as a checker)")
+@staff.post(
+    "/{approval_id}/approve", response_model=ApprovalOut, summary="Approve (as a checker)", dependencies=[StepUp]
+)
 async def approve(
     approval_id: uuid.UUID,
     *,
@@ -132,7 +135,12 @@ async def approve(
     return await _detail(session, approval)
 
 
-@staff.post("/{approval_id}/reject", response_model=ApprovalOut, summary="Reject (or withdraw one's own request)")
+@staff.post(
+    "/{approval_id}/reject",
+    response_model=ApprovalOut,
+    summary="Reject (or withdraw one's own request)",
+    dependencies=[StepUp],
+)
 async def reject(
     approval_id: uuid.UUID,
     *,

@@ -14,7 +14,7 @@ from kit.errors import BadRequest
 from kit.permissions import RequirePermission
 from services.permissions.approvals.schemas import ApprovalOut
 from services.permissions.checks.store import Store
-from services.permissions.deps import DBSession, Settings
+from services.permissions.deps import DBSession, Settings, StepUp
 from services.permissions.grants import service
 from services.permissions.grants.schemas import (
     GrantOut,
@@ -74,6 +74,7 @@ async def permissions(session: DBSession, principal: StaffUser) -> list[Permissi
     response_model=ApprovalOut,
     summary="Request a role for a staff member",
     responses={409: {"description": "sod_conflict, training_required, already_granted or subject_closed"}},
+    dependencies=[StepUp],
 )
 async def request_grant(
     body: GrantRequestBody, session: DBSession, settings: Settings, store: Store, principal: StaffUser
@@ -109,7 +110,7 @@ async def grants(
     return [GrantOut.of(g, role) for g, role in rows]
 
 
-@staff.post("/grants/{grant_id}/revoke", response_model=GrantOut, summary="Revoke a grant now")
+@staff.post("/grants/{grant_id}/revoke", response_model=GrantOut, summary="Revoke a grant now", dependencies=[StepUp])
 async def revoke(
     grant_id: uuid.UUID,
     body: RevokeBody,
@@ -136,7 +137,13 @@ async def sod_rules(session: DBSession, principal: StaffUser) -> list[SodRuleOut
     return [SodRuleOut(id=r.id, role_a=na, role_b=nb, reason=r.reason) for r, na, nb in rows]
 
 
-@staff.post("/sod-rules", status_code=status.HTTP_201_CREATED, response_model=SodRuleOut, summary="Add an SoD rule")
+@staff.post(
+    "/sod-rules",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SodRuleOut,
+    summary="Add an SoD rule",
+    dependencies=[StepUp],
+)
 async def add_sod_rule(
     body: SodRuleBody,
     session: DBSession,

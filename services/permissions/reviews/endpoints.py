@@ -11,7 +11,7 @@ from kit.auth import Principal
 from kit.permissions import RequirePermission
 from services.permissions.approvals.service import now_utc
 from services.permissions.checks.store import LocalChecker, Store
-from services.permissions.deps import DBSession, Settings
+from services.permissions.deps import DBSession, Settings, StepUp
 from services.permissions.models import ReviewDecision, audit_log
 from services.permissions.reviews import service
 from services.permissions.reviews.schemas import (
@@ -41,7 +41,13 @@ async def _campaign_out(session: DBSession, campaign_id: uuid.UUID) -> CampaignO
     )
 
 
-@staff.post("/reviews", status_code=status.HTTP_201_CREATED, response_model=CampaignOut, summary="Start a campaign")
+@staff.post(
+    "/reviews",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CampaignOut,
+    summary="Start a campaign",
+    dependencies=[StepUp],
+)
 async def create_campaign(body: CampaignBody, session: DBSession, principal: Manager) -> CampaignOut:
     """Every live grant of each assigned subject becomes an item for the subject's reviewer (their
     manager), who certifies or revokes it before `due_at`. Nobody reviews their own access."""
@@ -82,7 +88,9 @@ async def items(
     return [ItemOut.of(i) for i in await service.items_of(session, campaign_id, reviewer)]
 
 
-@staff.post("/reviews/items/{item_id}", response_model=ItemOut, summary="Certify or revoke one grant")
+@staff.post(
+    "/reviews/items/{item_id}", response_model=ItemOut, summary="Certify or revoke one grant", dependencies=[StepUp]
+)
 async def decide(
     item_id: uuid.UUID, body: ItemDecisionBody, session: DBSession, store: Store, principal: Reviewer
 ) -> ItemOut:

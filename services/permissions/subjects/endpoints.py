@@ -12,7 +12,7 @@ from kit.errors import Forbidden
 from kit.permissions import RequirePermission
 from services.permissions.approvals.schemas import ApprovalOut
 from services.permissions.checks.store import Store
-from services.permissions.deps import DBSession, Settings
+from services.permissions.deps import DBSession, Settings, StepUp
 from services.permissions.grants.schemas import GrantOut
 from services.permissions.grants.service import live_grants
 from services.permissions.models import SubjectState, inbox
@@ -87,7 +87,9 @@ async def report_suspension(
     return SuspensionOut.of(suspension, created)
 
 
-@staff.post("/subjects/{subject}/suspension", response_model=SuspensionOut, summary="Suspend (by staff)")
+@staff.post(
+    "/subjects/{subject}/suspension", response_model=SuspensionOut, summary="Suspend (by staff)", dependencies=[StepUp]
+)
 async def suspend(
     subject: uuid.UUID,
     body: SuspensionBody,
@@ -107,6 +109,7 @@ async def suspend(
     status_code=status.HTTP_201_CREATED,
     response_model=ApprovalOut,
     summary="Ask for a suspension to be lifted",
+    dependencies=[StepUp],
 )
 async def request_lift(
     subject: uuid.UUID,
@@ -142,7 +145,13 @@ async def subject_view(
     )
 
 
-@staff.post("/trainings", status_code=status.HTTP_201_CREATED, response_model=TrainingOut, summary="Record a training")
+@staff.post(
+    "/trainings",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TrainingOut,
+    summary="Record a training",
+    dependencies=[StepUp],
+)
 async def record_training(
     body: TrainingBody,
     session: DBSession,

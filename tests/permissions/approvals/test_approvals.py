@@ -225,3 +225,14 @@ async def test_frozen_checker_cannot_approve(perms: Perms) -> None:
     refused = await perms.approve(approval["id"], checker)
     assert refused.status_code == 403
     assert "frozen" in refused.json()["detail"]
+
+
+async def test_deciding_needs_a_second_factor(perms: Perms) -> None:
+    maker = await perms.staff_member("customer_manager")
+    checker = await perms.staff_member("compliance_officer")
+    approval = await create(perms, maker)
+    password_only = perms.staff(checker, acr="aal1", amr=("pwd",))
+    refused = await perms.client.post(f"/staff/approvals/{approval['id']}/approve", json={}, headers=password_only)
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "step_up_required"
+    assert (await perms.approve(approval["id"], checker)).json()["state"] == "approved"
