@@ -384,10 +384,12 @@ async def _verify_record(session: AsyncSession, service: RecordService, loaded: 
     if loaded.shredded:
         info.fields_shredded += len(loaded.fields)
         return
-    try:
-        info.fields_ok += len(await service.decrypt(session, loaded, list(loaded.fields)))
-    except (StoredIntegrity, SubjectShredded):
-        info.fields_failed += len(loaded.fields)
+    for name in loaded.fields:
+        try:
+            await service.decrypt(session, loaded, [name])
+            info.fields_ok += 1
+        except (StoredIntegrity, SubjectShredded):
+            info.fields_failed += 1
 
 
 @dataclass
