@@ -48,8 +48,8 @@ UNFREEZE_OPERATION = "account.unfreeze"
 
 CanCreateStaff = Annotated[Principal, Depends(RequirePermission("staff_account:create"))]
 CanReadAccount = Annotated[Principal, Depends(RequirePermission("account:read"))]
-CanUnlock = Annotated[Principal, Depends(RequirePermission("account:unlock"))]
-CanReset = Annotated[Principal, Depends(RequirePermission("account:reset"))]
+CanUnlock = Annotated[Principal, Depends(RequirePermission("account:modify"))]
+CanReset = Annotated[Principal, Depends(RequirePermission("account:modify"))]
 CanFreeze = Annotated[Principal, Depends(RequirePermission("account:freeze"))]
 CanUnfreeze = Annotated[Principal, Depends(RequirePermission("account:unfreeze"))]
 CanClose = Annotated[Principal, Depends(RequirePermission("account:close"))]

@@ -1,0 +1,283 @@
+"""Identity end to end through the gateway, as a mobile app and a staff tool would use it.
+
+Real gateway, identity, permissions and risk over real HTTP. Only the outside
+world is stood in for: the SMS/email provider is the development sink (the
+notification channel with no webhook), read through identity's dev endpoint.
+The gateway's login/OTP rate limits are raised for this test (it logs in more
+often than a person would from one IP); they are the gateway's own subject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import jwt
+import pyotp
+import pytest
+from pydantic import SecretStr
+
+from services.identity.accounts.service import create_staff
+from services.identity.app import build_runtime
+from services.identity.config import IdentitySettings
+from tests.identity.support import PASSWORD, bearer, customer_data
+from tests.support.database import TestDatabases
+from tests.support.live import LiveSuite, live_suite
+from tests.support.suite import suite_factories
+
+pytestmark = pytest.mark.flow
+
+ID = "/v1/identity"
+RELAXED = {"rate_limit_classes": {"login": "1000/minute", "otp": "1000/minute"}}
+
+
+@pytest.fixture(scope="module")
+async def flow_db(test_databases: TestDatabases) -> str:
+    return await test_databases.clone("suite_identity_flow")
+
+
+@pytest.fixture(scope="module")
+async def suite(flow_db: str) -> AsyncIterator[LiveSuite]:
+    async with live_suite(suite_factories(flow_db, overrides={"gateway": RELAXED})) as running:
+        yield running
+
+
+@pytest.fixture
+async def app(suite: LiveSuite) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=suite.gateway_url, timeout=20) as client:
+        yield client
+
+
+async def _service_token(app: httpx.AsyncClient) -> str:
+    response = await app.post(
+        f"{ID}/public/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "risk",
+            "client_secret": "dev-insecure-service-client-secret",
+        },
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+async def _code(app: httpx.AsyncClient, account_id: str, template: str) -> str:
+    """The latest code sent to an account, from the development sink (the stand-in SMS/email provider)."""
+    import re
+
+    token = await _service_token(app)
+    for _ in range(20):
+        response = await app.get(
+            f"{ID}/internal/dev/notifications", params={"account_id": account_id}, headers=bearer(token)
+        )
+        assert response.status_code == 200, response.text
+        for message in response.json():
+            if message["template"].startswith(template):
+                found = re.search(r"\b(\d{6})\b", message["body"])
+                assert found
+                return found.group(1)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {template} message")
+
+
+async def _finish(app: httpx.AsyncClient, account_id: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """Complete a login: tokens as they are, or the challenge with an SMS/email code."""
+    if answer["status"] == "authenticated":
+        return answer
+    channel = "sms" if "sms" in answer["methods"] else "email"
+    sent = await app.post(
+        f"{ID}/public/login/challenge/send", json={"challenge": answer["challenge"], "channel": channel}
+    )
+    assert sent.status_code == 200, sent.text
+    body = {"challenge": answer["challenge"], "method": channel, "code": await _code(app, account_id, "code.login")}
+    done = await app.post(f"{ID}/public/login/challenge/verify", json=body)
+    assert done.status_code == 200, done.text
+    result: dict[str, Any] = done.json()
+    return result
+
+
+async def _login(app: httpx.AsyncClient, identifier: str, password: str = PASSWORD) -> httpx.Response:
+    return await app.post(
+        f"{ID}/public/login", json={"identifier": identifier, "password": password, "device_id": "flow-phone"}
+    )
+
+
+async def _staff(url: str, username: str) -> tuple[str, str]:
+    """A staff member created with the code the CLI runs; returns (id, one-time password)."""
+    from fastapi import FastAPI
+
+    from kit.db import create_database
+
+    settings = IdentitySettings(environment="test", database_url=SecretStr(url))
+    database = create_database(settings, pool_size=1)
+    holder = FastAPI()
+    holder.state.database = database
+    holder.state.service_client = None
+    runtime = build_runtime(holder, settings)
+    try:
+        async with database.sessionmaker() as session:
+            account, password = await create_staff(
+                session, runtime, username=username, email=f"{username}@bank.example", actor="cli"
+            )
+            await session.commit()
+    finally:
+        await database.dispose()
+    return str(account.id), password
+
+
+async def _staff_session(app: httpx.AsyncClient, staff_id: str, username: str, password: str) -> str:
+    answer = (await _login(app, username, password)).json()
+    return str((await _finish(app, staff_id, answer))["access_token"])
+
+
+async def _bootstrap_admin(url: str, subject: str) -> None:
+    """What `python -m services.permissions.cli bootstrap-admin` does (the first admin, once)."""
+    from kit.db import create_database
+    from services.permissions.cli import bootstrap_admin
+    from services.permissions.config import PermissionsSettings
+
+    database = create_database(PermissionsSettings(environment="test", database_url=SecretStr(url)), pool_size=1)
+    try:
+        async with database.sessionmaker() as session:
+            await bootstrap_admin(session, subject)
+            await session.commit()
+    finally:
+        await database.dispose()
+
+
+async def _grant_role(app: httpx.AsyncClient, subject_token: str, admin_token: str, role: str) -> None:
+    """The officer asks for a role; the admin (a different person) approves it."""
+    asked = await app.post(
+        "/v1/permissions/staff/grant-requests",
+        json={
+            "subject": jwt.decode(subject_token, options={"verify_signature": False})["sub"],
+            "role": role,
+            "justification": "identity flow test",
+        },
+        headers=bearer(subject_token),
+    )
+    assert asked.status_code == 201, asked.text
+    approved = await app.post(
+        f"/v1/permissions/staff/approvals/{asked.json()['id']}/approve",
+        json={"comment": "ok"},
+        headers=bearer(admin_token),
+    )
+    assert approved.status_code == 200, approved.text
+
+
+async def test_customer_journey_through_the_gateway(flow_db: str, app: httpx.AsyncClient) -> None:
+    # Register and verify the phone with the code "sent by SMS".
+    data = customer_data()
+    registered = await app.post(f"{ID}/public/register", json=data)
+    assert registered.status_code == 201, registered.text
+    account_id = registered.json()["account_id"]
+    code = await _code(app, account_id, "code.verify:sms")
+    verified = await app.post(
+        f"{ID}/public/register/verify", json={"account_id": account_id, "channel": "sms", "code": code}
+    )
+    assert verified.status_code == 200, verified.text
+
+    # Log in (risk decides, or cannot answer and a second factor is asked: fail closed).
+    tokens = await _finish(app, account_id, (await _login(app, data["phone"])).json())
+    access = tokens["access_token"]
+
+    # The access token verifies with PyJWT against the JWKS published through the gateway.
+    jwks = (await app.get(f"{ID}/.well-known/jwks.json")).json()
+    kid = jwt.get_unverified_header(access)["kid"]
+    key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == kid))
+    claims = jwt.decode(access, key.key, algorithms=["EdDSA"], audience="bank-suite", issuer="bank-suite-identity")
+    assert (claims["sub"], claims["kind"], claims["sid"]) == (account_id, "customer", tokens["session_id"])
+
+    # Enrol TOTP with pyotp as the authenticator app.
+    enrol = await app.post(f"{ID}/me/mfa/totp", headers=bearer(access))
+    assert enrol.status_code == 201, enrol.text
+    totp = pyotp.parse_uri(enrol.json()["otpauth_uri"])
+    assert isinstance(totp, pyotp.TOTP)
+    confirmed = await app.post(f"{ID}/me/mfa/totp/confirm", json={"code": totp.now()}, headers=bearer(access))
+    assert confirmed.status_code == 200, confirmed.text
+    recovery_codes = confirmed.json()["recovery_codes"]
+    assert len(recovery_codes) == 10
+
+    # Log in with it; the same code again is a replay.
+    challenge = (await _login(app, data["phone"])).json()
+    assert challenge["status"] == "mfa_required"
+    assert "otp" in challenge["methods"]
+    code = totp.at(time.time() + 30)
+    with_totp = await app.post(
+        f"{ID}/public/login/challenge/verify", json={"challenge": challenge["challenge"], "method": "otp", "code": code}
+    )
+    assert with_totp.status_code == 200, with_totp.text
+    assert with_totp.json()["acr"] == "aal2"
+    session = with_totp.json()
+    again = (await _login(app, data["phone"])).json()
+    replay = await app.post(
+        f"{ID}/public/login/challenge/verify", json={"challenge": again["challenge"], "method": "otp", "code": code}
+    )
+    assert replay.status_code == 400
+    assert replay.json()["code"] == "invalid_code"
+
+    # Refresh, then replay the old refresh token: the whole session is revoked.
+    rotated = await app.post(f"{ID}/public/token/refresh", json={"refresh_token": session["refresh_token"]})
+    assert rotated.status_code == 200, rotated.text
+    stolen = await app.post(f"{ID}/public/token/refresh", json={"refresh_token": session["refresh_token"]})
+    assert (stolen.status_code, stolen.json()["code"]) == (401, "refresh_token_reused")
+    newest = rotated.json()
+    assert (
+        await app.post(f"{ID}/public/token/refresh", json={"refresh_token": newest["refresh_token"]})
+    ).status_code == 401
+    for _ in range(30):  # the gateway learns of the revocation through the feed within seconds
+        if (await app.get(f"{ID}/me/sessions", headers=bearer(newest["access_token"]))).status_code == 401:
+            break
+        await asyncio.sleep(0.2)
+    else:
+        raise AssertionError("the revoked session's access token still works")
+
+    # Four wrong passwords lock the account; the right one then fails the same way.
+    wrong = [await _login(app, data["phone"], "Wrong-password-1!") for _ in range(4)]
+    assert {r.status_code for r in wrong} == {401}
+    locked = await _login(app, data["phone"])
+    assert (locked.status_code, locked.json()["code"]) == (401, "invalid_credentials")
+
+    # Staff: the first admin (CLI), an officer granted roles through an approval by the admin.
+    suffix = uuid.uuid4().hex[:6]
+    admin_id, admin_password = await _staff(flow_db, f"admin-{suffix}")
+    await _bootstrap_admin(flow_db, admin_id)
+    admin_token = await _staff_session(app, admin_id, f"admin-{suffix}", admin_password)
+    officer_id, officer_password = await _staff(flow_db, f"officer-{suffix}")
+    officer_token = await _staff_session(app, officer_id, f"officer-{suffix}", officer_password)
+    await _grant_role(app, officer_token, admin_token, "customer_manager")
+    await _grant_role(app, officer_token, admin_token, "auditor")
+
+    # The officer unlocks the customer, who signs in again (with a recovery code: the TOTP step is spent).
+    unlocked = await app.post(
+        f"{ID}/staff/accounts/{account_id}/unlock",
+        json={"reason": "holder verified by phone"},
+        headers=bearer(officer_token),
+    )
+    assert unlocked.status_code == 200, unlocked.text
+    assert unlocked.json()["status"] == "active"
+    retry = (await _login(app, data["phone"])).json()
+    assert retry["status"] == "mfa_required"
+    recovered = await app.post(
+        f"{ID}/public/login/challenge/verify",
+        json={"challenge": retry["challenge"], "method": "recovery", "code": recovery_codes[0]},
+    )
+    assert recovered.status_code == 200, recovered.text
+    back = recovered.json()
+
+    # ...and reads the login log: every attempt with its reason, no personal data.
+    log = await app.get(f"{ID}/staff/login-log", params={"account_id": account_id}, headers=bearer(officer_token))
+    assert log.status_code == 200, log.text
+    reasons = [(e["result"], e["reason"]) for e in log.json()]
+    assert ("failure", "wrong_password_locked") in reasons
+    assert ("failure", "account_locked") in reasons
+    assert reasons[0] == ("success", None)
+    assert data["phone"] not in log.text
+
+    # A customer token is no staff token.
+    as_customer = await app.get(f"{ID}/staff/login-log", headers=bearer(back["access_token"]))
+    assert as_customer.status_code in (401, 403)
