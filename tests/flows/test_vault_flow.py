@@ -225,6 +225,9 @@ async def test_find_a_customer_by_national_id(flow: Flow) -> None:
 
 async def test_rotate_read_old_and_new_rewrap_then_retire(flow: Flow) -> None:
     custodian = flow.staff(flow.custodian)
+    one_factor = flow.issuer.headers(subject=flow.custodian, kind="staff", acr="aal1", amr=("pwd",))
+    weak = await flow.client.post(f"{VAULT}/staff/keys/records/rotate", headers=one_factor)
+    assert weak.status_code == 403  # the gateway asks for a second factor before key custody
     old = await flow.store({"phone": "13811112222"})
     rotated = await flow.client.post(f"{VAULT}/staff/keys/records/rotate", headers=custodian)
     assert rotated.status_code == 200, rotated.text
