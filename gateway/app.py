@@ -17,10 +17,10 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from gateway.config import SERVICES, GatewaySettings
-from gateway.observability import GatewayObservability
+from gateway.observability import GatewayObservability, configure_access_log
 from gateway.openapi import OpenApiAggregator, docs_page
 from gateway.policy import PolicyTable, load_policy
-from gateway.proxy import Pipeline
+from gateway.proxy import Pipeline, ProxyEndpoint
 from gateway.ratelimit import RateLimiter
 from gateway.resilience import CircuitBreaker, RetryBudget
 from gateway.security import EdgeMiddleware, TrustedProxies
@@ -31,7 +31,7 @@ from kit.logging import configure_logging
 from kit.middleware import MetricsMiddleware, RequestIdMiddleware
 from kit.revocation import RevocationFeed
 from kit.service_auth import ClientCredentialsProvider
-from kit.telemetry import instrument_app, instrument_httpx, tracer_provider_for
+from kit.telemetry import instrument_httpx, tracer_provider_for
 
 logger = logging.getLogger("gateway.app")
 
@@ -152,6 +152,7 @@ def _wire(app: FastAPI, settings: GatewaySettings, policy: PolicyTable) -> _Reso
         limiter=limiter,
         proxies=TrustedProxies(settings.trusted_proxies),
         max_body_bytes=settings.max_body_bytes,
+        token_cache_size=settings.token_cache_size,
     )
     app.state.openapi = OpenApiAggregator(upstreams, policy, cache_seconds=settings.openapi_cache_seconds)
     return _Resources(client=client, control=control, limiter=limiter, verifier=verifier, feed=feed)
@@ -160,8 +161,8 @@ def _wire(app: FastAPI, settings: GatewaySettings, policy: PolicyTable) -> _Reso
 def create(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
-    provider = tracer_provider_for(settings.service_name, settings.otlp_endpoint)
-    instrument_httpx(provider)
+    configure_access_log()
+    instrument_httpx(tracer_provider_for(settings.service_name, settings.otlp_endpoint))
     policy = load_policy(settings.routes_dir, SERVICES)  # a broken table stops the start, never half-applies
 
     @contextlib.asynccontextmanager
@@ -193,6 +194,9 @@ def create(settings: GatewaySettings | None = None) -> FastAPI:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        # GatewayObservability traces every request (one lean server span); FastAPI's native
+        # telemetry would add a second server span, its own metrics and logs per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
 
@@ -231,12 +235,9 @@ def create(settings: GatewaySettings | None = None) -> FastAPI:
         """The API reference page: every route with who may call it."""
         return HTMLResponse(docs_page(await request.app.state.openapi.document()))
 
-    @app.api_route("/v1/{service}/{path:path}", methods=PROXY_METHODS, include_in_schema=False)
-    async def proxy(service: str, request: Request) -> Response:
-        pipeline: Pipeline = request.app.state.pipeline
-        return await pipeline.handle(request, service)
-
-    instrument_app(app, provider)
+    # Tracing: GatewayObservability opens the server span of every request (cheaper than the
+    # ASGI instrumentor on the proxy path); the upstream clients open the client spans.
+    app.add_middleware(ProxyEndpoint)
     if settings.cors_allow_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -56,6 +56,9 @@ class GatewaySettings(SuiteSettings):
     jwks_refetch_interval_seconds: float = Field(
         default=1.0, gt=0, description="Minimum spacing of refetches on an unknown key id (doubles on failure)."
     )
+    token_cache_size: int = Field(
+        default=10_000, ge=0, description="Verified tokens remembered (signature checked once per token; 0: off)."
+    )
     client_secret: SecretStr = Field(
         default=SecretStr(DEV_SECRET_MARKER + "service-client-secret"),
         description="The gateway's OAuth2 client secret at identity (client id `gateway`).",

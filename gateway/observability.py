@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 import time
 
-from opentelemetry import trace
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.security import mask_ip
+from kit.logging import redact_text
 
 access_logger = logging.getLogger("gateway.access")
+_tracer = trace.get_tracer("gateway")
+_TRACE_HEADERS = (b"traceparent", b"tracestate", b"baggage")
+#: Probes and scrapes: no span, no access log (as kit.telemetry.EXCLUDED_URLS for the services).
+UNTRACED_PATHS = frozenset({"/healthz", "/metrics"})
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -56,49 +64,72 @@ class GatewayObservability:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["path"] in UNTRACED_PATHS:
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
         status = 500
         first_byte = 0.0
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _TRACE_HEADERS}
+        method = scope["method"]
+        with _tracer.start_as_current_span(
+            method,
+            context=propagate.extract(carrier) if carrier else None,
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": method, "url.path": scope["path"], "url.scheme": scope["scheme"]},
+        ) as span:
+            context = span.get_span_context()
+            traceparent = f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}".encode()
 
-        async def send_recording(message: Message) -> None:
-            nonlocal status, first_byte
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                first_byte = time.perf_counter()
-                context = trace.get_current_span().get_span_context()
-                if context.is_valid:
-                    # The client learns the trace of its request (W3C format, the server span's id).
-                    value = f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
-                    message.setdefault("headers", []).append((b"traceparent", value.encode()))
-            await send(message)
+            async def send_recording(message: Message) -> None:
+                nonlocal status, first_byte
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    first_byte = time.perf_counter()
+                    # The client learns the trace of its request (W3C format, the gateway's server span).
+                    message.setdefault("headers", []).append((b"traceparent", traceparent))
+                await send(message)
 
-        try:
-            await self.app(scope, receive, send_recording)
-        finally:
-            ended = time.perf_counter()
-            state = scope.get("state", {})
-            upstream = state.get("gw_upstream")
-            if upstream is not None:
-                route = state.get("gw_route", "unmatched")
-                upstream_seconds: float | None = state.get("gw_upstream_seconds")
-                GATEWAY_REQUESTS.labels(upstream, route, scope["method"], str(status)).inc()
-                GATEWAY_DURATION.labels(upstream, route).observe(ended - started)
-                if upstream_seconds is not None:
-                    UPSTREAM_DURATION.labels(upstream).observe(upstream_seconds)
-                    GATEWAY_OVERHEAD.labels(upstream).observe(
-                        max((first_byte or ended) - started - upstream_seconds, 0)
-                    )
-                if self.access_log:
-                    self._log(scope, state, status, ended - started, upstream_seconds)
+            try:
+                await self.app(scope, receive, send_recording)
+            finally:
+                ended = time.perf_counter()
+                route = scope.get("route")
+                template = getattr(route, "path", None)
+                if template:
+                    span.update_name(f"{method} {template}")
+                    span.set_attribute("http.route", template)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(StatusCode.ERROR)
+                self._record(scope, status, started, first_byte, ended)
+
+    def _record(self, scope: Scope, status: int, started: float, first_byte: float, ended: float) -> None:
+        state = scope.get("state", {})
+        upstream = state.get("gw_upstream")
+        if upstream is None:
+            return
+        route = state.get("gw_route", "unmatched")
+        upstream_seconds: float | None = state.get("gw_upstream_seconds")
+        GATEWAY_REQUESTS.labels(upstream, route, scope["method"], str(status)).inc()
+        GATEWAY_DURATION.labels(upstream, route).observe(ended - started)
+        if upstream_seconds is not None:
+            UPSTREAM_DURATION.labels(upstream).observe(upstream_seconds)
+            own = (first_byte or ended) - started - upstream_seconds
+            GATEWAY_OVERHEAD.labels(upstream).observe(max(own, 0.0))
+        if self.access_log:
+            self._log(scope, state, status, ended - started, upstream_seconds)
 
     @staticmethod
     def _log(scope: Scope, state: dict[str, object], status: int, seconds: float, upstream: float | None) -> None:
         client_ip = state.get("gw_client_ip")
+        context = trace.get_current_span().get_span_context()
         access_logger.info(
             "access",
             extra={
                 "method": scope["method"],
-                "path": scope["path"],
+                # Paths carry ids; anything that looks like personal data is redacted like every log.
+                "path": redact_text(scope["path"]),
                 "route": state.get("gw_route"),
                 "upstream": state.get("gw_upstream"),
                 "status": status,
@@ -107,5 +138,75 @@ class GatewayObservability:
                 "subject": state.get("gw_subject"),
                 "kind": state.get("gw_kind"),
                 "client_net": mask_ip(client_ip) if isinstance(client_ip, str) else None,
+                "request_id": state.get("request_id"),
+                "trace_id": f"{context.trace_id:032x}" if context.is_valid else None,
             },
         )
+
+
+ACCESS_FIELDS = (
+    "method",
+    "path",
+    "route",
+    "upstream",
+    "status",
+    "duration_ms",
+    "upstream_ms",
+    "subject",
+    "kind",
+    "client_net",
+    "request_id",
+    "trace_id",
+)
+
+
+class AccessLogFormatter(logging.Formatter):
+    """One JSON object per line with exactly the access fields (built by the gateway, never raw input)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "service": "gateway",
+            "message": record.getMessage(),
+        }
+        for name in ACCESS_FIELDS:
+            entry[name] = record.__dict__.get(name)
+        return json.dumps(entry, separators=(",", ":"))
+
+
+class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes access lines to stdout but flushes at most every ``interval`` seconds (one syscall per batch).
+
+    At most ``interval`` seconds of access lines sit in the buffer; closing the handler flushes them.
+    """
+
+    def __init__(self, interval: float = 0.5) -> None:
+        super().__init__(sys.stdout)
+        self.interval = interval
+        self._flushed = time.monotonic()
+
+    def flush(self) -> None:
+        now = time.monotonic()
+        if now - self._flushed >= self.interval:
+            self._flushed = now
+            super().flush()
+
+    def close(self) -> None:
+        super().flush()
+        super().close()
+
+
+def configure_access_log() -> None:
+    """The access log gets its own cheap handler instead of the generic redacting JSON one.
+
+    Its fields are produced by the gateway (no header, body, token or query string), so the
+    per-field redaction the root handler applies to arbitrary records is not needed here.
+    """
+    handler = BufferedStreamHandler()
+    handler.setFormatter(AccessLogFormatter())
+    for existing in list(access_logger.handlers):
+        access_logger.removeHandler(existing)
+    access_logger.addHandler(handler)
+    access_logger.propagate = False

@@ -11,22 +11,35 @@ client sent are stripped.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
+import jwt
 from fastapi import Request
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.policy import Audience, PolicyTable, RoutePolicy
 from gateway.ratelimit import Decision, RateLimiter
 from gateway.security import PayloadTooLarge, TrustedProxies, check_path, is_identity_header
 from gateway.upstream import Upstream, UpstreamResponse
-from kit.auth import InsufficientAssurance, Principal, TokenVerifier, acr_at_least, bearer_token
+from kit.auth import InsufficientAssurance, Principal, RevokedSession, TokenVerifier, acr_at_least, bearer_token
 from kit.context import REQUEST_ID_HEADER
-from kit.errors import Forbidden, NotAuthenticated, NotFound, ServiceUnavailable, SuiteError, TooManyRequests
+from kit.errors import (
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    ServiceUnavailable,
+    SuiteError,
+    TooManyRequests,
+    problem_response,
+)
 from kit.revocation import RevocationFeed
+
+logger = logging.getLogger("gateway.proxy")
 
 #: RFC 9110 hop-by-hop headers (and those the gateway sets itself), never forwarded as received.
 HOP_BY_HOP = frozenset(
@@ -90,6 +103,37 @@ class RevocationStateUnknown(ServiceUnavailable):
     title = "Sessions cannot be checked right now"
 
 
+class VerifiedTokens:
+    """Tokens whose signature and claims were verified, so a client's next request skips the signature check.
+
+    An entry is used only while the token is unexpired (same leeway as the
+    verifier) and its signing key is still published; the session's
+    revocation is checked on every request. Bounded: oldest entries leave first.
+    """
+
+    def __init__(self, verifier: TokenVerifier, size: int) -> None:
+        self.verifier = verifier
+        self.size = size
+        self._entries: dict[str, tuple[Principal, str, float]] = {}
+
+    async def verify(self, token: str) -> Principal:
+        entry = self._entries.get(token)
+        if entry is not None:
+            principal, kid, expires = entry
+            if time.time() <= expires + self.verifier.leeway and self.verifier.knows_key(kid):
+                if principal.session_id and self.verifier.is_revoked and self.verifier.is_revoked(principal.session_id):
+                    raise RevokedSession("the session of this token was revoked")
+                return principal
+            del self._entries[token]
+        principal = await self.verifier.verify(token)  # raises on anything wrong
+        if self.size > 0:
+            if len(self._entries) >= self.size:
+                del self._entries[next(iter(self._entries))]
+            kid = str(jwt.get_unverified_header(token).get("kid"))
+            self._entries[token] = (principal, kid, principal.expires_at.timestamp())
+        return principal
+
+
 class Pipeline:
     def __init__(
         self,
@@ -101,7 +145,9 @@ class Pipeline:
         limiter: RateLimiter,
         proxies: TrustedProxies,
         max_body_bytes: int,
+        token_cache_size: int = 10_000,
     ) -> None:
+        self.tokens = VerifiedTokens(verifier, token_cache_size)
         self.policy = policy
         self.upstreams = upstreams
         self.verifier = verifier
@@ -191,7 +237,7 @@ class Pipeline:
         token = bearer_token(request)
         if token is None:
             raise NotAuthenticated("a bearer access token is required")
-        principal = await self.verifier.verify(token)
+        principal = await self.tokens.verify(token)
         if principal.session_id is not None and not self.feed.fresh:
             # Fail closed: without a recent view of revocations a session token cannot be trusted.
             raise RevocationStateUnknown("session revocations could not be read recently", headers={"Retry-After": "2"})
@@ -232,3 +278,58 @@ class Pipeline:
             headers.append(("x-forwarded-host", host))
         headers.append((REQUEST_ID_HEADER, scope["state"]["request_id"]))
         return headers
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTemplate:
+    """What ``scope["route"]`` carries for metrics and span names (the proxied path itself never is a label)."""
+
+    path: str
+
+
+PROXY_ROUTE = RouteTemplate("/v1/{service}/{path:path}")
+
+
+class ProxyEndpoint:
+    """Pure-ASGI handling of ``/v1/...``, ahead of FastAPI's router.
+
+    The proxy path skips FastAPI's routing, dependency solving and exception
+    middleware (a third of the gateway's CPU per request in the benchmark);
+    errors are rendered as the same RFC 9457 problems the kit renders.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = PROXY_ROUTE
+        request = Request(scope, receive)
+        pipeline: Pipeline = scope["app"].state.pipeline
+        response: Response
+        try:
+            response = await pipeline.handle(request, scope["path"].split("/", 3)[2])
+        except SuiteError as exc:
+            if exc.status >= 500:
+                logger.warning("request failed: %s", exc.code)
+            response = problem_response(
+                request,
+                status=exc.status,
+                code=exc.code,
+                title=exc.title,
+                detail=exc.detail,
+                headers=exc.headers,
+                **exc.extensions,
+            )
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            response = problem_response(
+                request,
+                status=500,
+                code="internal_error",
+                title="Internal error",
+                detail="The request could not be completed. Quote the request id when reporting it.",
+            )
+        await response(scope, receive, send)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from collections.abc import Iterable
@@ -109,6 +110,7 @@ def check_path(raw_path: bytes, path: str) -> None:
         raise InvalidPath("control characters are not accepted")
 
 
+@functools.lru_cache(maxsize=4096)
 def mask_ip(address: str) -> str:
     """The client's network for logs (/24 or /48), not the address itself."""
     try:

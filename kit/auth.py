@@ -148,6 +148,10 @@ class TokenVerifier:
     def key_ids(self) -> frozenset[str]:
         return frozenset(self._keys)
 
+    def knows_key(self, kid: str) -> bool:
+        """Whether ``kid`` is among the currently published keys (a retired key drops out on refresh)."""
+        return kid in self._keys
+
     async def refresh(self) -> None:
         """Fetch the JWKS now (a periodic refresh picks up rotations and retirements)."""
         async with self._lock:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 
-import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from gateway.config import SERVICES
+from gateway.observability import AccessLogFormatter
 from tests.gateway.conftest import RunningGateway, Stub, gateway_settings, running_gateway
 from tests.support.tokens import TestIssuer
 
@@ -137,22 +138,40 @@ async def test_metrics_separate_gateway_and_upstream_time(gateway: RunningGatewa
     assert 'gateway_requests_total{method="GET",route="/v1/identity/public/",status="200",upstream="identity"}' in text
 
 
-async def test_access_log_has_no_token_or_query(
-    gateway: RunningGateway, issuer: TestIssuer, caplog: pytest.LogCaptureFixture
-) -> None:
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self.lines.append(AccessLogFormatter().format(record))
+
+
+async def test_access_log_has_no_token_or_query(gateway: RunningGateway, issuer: TestIssuer) -> None:
     token = issuer.mint(kind="customer")
-    with caplog.at_level(logging.INFO, logger="gateway.access"):
+    collect = Collect()
+    logger = logging.getLogger("gateway.access")
+    logger.addHandler(collect)
+    try:
         await gateway.client.get(
-            "/v1/identity/customer/profile?otp=123456&email=a@b.example", headers={"Authorization": f"Bearer {token}"}
+            "/v1/identity/customer/profile?otp=123456&email=a@b.example",
+            headers={"Authorization": f"Bearer {token}", "x-request-id": "access-log-test-1"},
         )
-    records = [r for r in caplog.records if r.name == "gateway.access"]
-    assert records
-    record = records[-1]
-    fields = {k: v for k, v in record.__dict__.items() if k in {"method", "path", "route", "status", "subject"}}
-    assert fields["path"] == "/v1/identity/customer/profile"
-    assert fields["status"] == 200
-    assert record.__dict__["client_net"] == "127.0.0.0/24"
-    dumped = repr(record.__dict__)
+        await gateway.client.get("/v1/identity/public/lookup/alice@example.com")
+    finally:
+        logger.removeHandler(collect)
+    first, second = (json.loads(line) for line in collect.lines[-2:])
+    assert first["path"] == "/v1/identity/customer/profile"
+    assert first["status"] == 200
+    assert first["route"] == "/v1/identity/customer/"
+    assert first["client_net"] == "127.0.0.0/24"
+    assert first["request_id"] == "access-log-test-1"
+    assert len(first["trace_id"]) == 32
+    assert first["upstream_ms"] <= first["duration_ms"]
+    assert "alice@example.com" not in second["path"]
+    dumped = "\n".join(collect.lines) + repr([r.__dict__ for r in collect.records])
     assert token not in dumped
     assert "123456" not in dumped
     assert "a@b.example" not in dumped

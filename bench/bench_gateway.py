@@ -1,0 +1,375 @@
+"""Gateway overhead: a trivial upstream direct, through our gateway, and through nginx.
+
+Every target is a separate process on loopback; the load generator is this
+process (aiohttp on uvloop, keep-alive, fixed concurrency). Measured in one run:
+
+1. the trivial upstream called directly (the baseline);
+2. our gateway with JWT verification (EdDSA, a fresh token per virtual
+   client) and rate limiting on (memory storage, limits set high enough not
+   to refuse), once with the aiohttp upstream client and once with httpx;
+3. nginx from Debian as a plain reverse proxy (skipped with a message when
+   not installed).
+
+Each target is first driven closed-loop to find its capacity (requests/s,
+p50, p99), then the direct upstream and our gateway are driven open-loop at
+half of the gateway's capacity, which reads off the gateway's own p99
+overhead at that load. The machine is shared (2 cores: load generator,
+gateway and upstream compete), so only the same-run ratios mean anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.algorithms import OKPAlgorithm
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ("identity", "permissions", "vault", "risk", "incidents")
+CONCURRENCY = 32
+CAPACITY_SECONDS = 4.0
+PACED_SECONDS = 4.0
+WARMUP_SECONDS = 0.7
+KID = "bench-key"
+ISSUER = "bank-suite-identity"
+AUDIENCE = "bank-suite"
+PATH = "/customer/accounts/summary"
+
+# --- the trivial upstream (also plays identity's JWKS, token and revocation routes) -------------
+
+
+def upstream_app() -> Callable[..., Awaitable[None]]:
+    """A raw ASGI app: the cheapest upstream uvicorn can serve (factory for ``uvicorn --factory``)."""
+    key = serialization.load_pem_private_key(os.environ["BENCH_SIGNING_KEY"].encode(), password=None)
+    assert isinstance(key, Ed25519PrivateKey)
+    jwk: dict[str, Any] = OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    jwk.update(kid=KID, alg="EdDSA", use="sig")
+    service_token = jwt.encode(
+        {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": "gateway",
+            "kind": "service",
+            "iat": int(time.time()),
+            "exp": int(time.time()) + 3600,
+        },
+        key,
+        algorithm="EdDSA",
+        headers={"kid": KID},
+    )
+    bodies = {
+        "/.well-known/jwks.json": json.dumps({"keys": [jwk]}).encode(),
+        "/public/oauth/token": json.dumps(
+            {"access_token": service_token, "token_type": "Bearer", "expires_in": 3600}
+        ).encode(),
+        "/internal/revocations": json.dumps({"revocations": [], "cursor": "0"}).encode(),
+    }
+    default = json.dumps({"accounts": [{"id": "a1", "balance_minor": 12345, "currency": "CNY"}]}).encode()
+
+    async def app(
+        scope: dict[str, Any], receive: Callable[..., Awaitable[Any]], send: Callable[..., Awaitable[None]]
+    ) -> None:
+        if scope["type"] != "http":
+            return
+        body = bodies.get(scope["path"], default)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+# --- processes ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_port(port: int, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@contextlib.contextmanager
+def process(args: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+    child = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        if not wait_port(port):
+            child.kill()
+            _, err = child.communicate(timeout=5)
+            raise RuntimeError(f"{args[:4]} did not start: {err.decode()[-800:]}")
+        yield
+    finally:
+        child.terminate()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=5)
+
+
+def uvicorn_args(target: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", "--factory", target, "--host", "127.0.0.1", "--port", str(port),
+        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-proxy-headers",
+        "--log-level", "warning", "--backlog", "2048",
+    ]  # fmt: skip
+
+
+def gateway_env(base: dict[str, str], upstream_port: int, client: str) -> dict[str, str]:
+    env = dict(base)
+    env.update({f"GATEWAY_{name.upper()}_URL": f"http://127.0.0.1:{upstream_port}" for name in SERVICES})
+    env.update(
+        GATEWAY_ENVIRONMENT="test",
+        GATEWAY_UPSTREAM_CLIENT=client,
+        GATEWAY_ROUTES_DIR=str(ROOT / "gateway" / "routes"),
+        # Limits on (every request counts against IP, subject and class) but high enough not to refuse.
+        GATEWAY_RATE_LIMIT_IP="10000000/minute",
+        GATEWAY_RATE_LIMIT_SUBJECT="10000000/minute",
+        GATEWAY_JWKS_UPSTREAM_PATH="/.well-known/jwks.json",
+    )
+    return env
+
+
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log stderr error;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    upstream app {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location /v1/identity/ {{
+            proxy_pass http://app/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+"""
+
+# --- load generation ----------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+    @property
+    def p50(self) -> float:
+        return self.percentile(0.50)
+
+    @property
+    def p99(self) -> float:
+        return self.percentile(0.99)
+
+
+def tokens(key: Ed25519PrivateKey, count: int) -> list[str]:
+    now = int(time.time())
+    return [
+        jwt.encode(
+            {"iss": ISSUER, "aud": AUDIENCE, "sub": str(uuid.uuid4()), "kind": "customer", "sid": str(uuid.uuid4()),
+             "acr": "aal2", "amr": ["pwd", "otp"], "jti": uuid.uuid4().hex, "iat": now, "exp": now + 900},
+            key,
+            algorithm="EdDSA",
+            headers={"kid": KID},
+        )
+        for _ in range(count)
+    ]  # fmt: skip
+
+
+async def drive(
+    name: str, url: str, headers: list[dict[str, str]], *, seconds: float, rate: float | None = None
+) -> Result:
+    """Closed loop with CONCURRENCY clients (rate None) or open loop at ``rate`` requests/s."""
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY * 2)
+    latencies: list[float] = []
+    errors = 0
+    done = 0
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one(h: dict[str, str], record: bool) -> None:
+            nonlocal errors, done
+            started = time.perf_counter()
+            try:
+                async with session.get(url, headers=h) as response:
+                    await response.read()
+                    ok = response.status == 200
+            except aiohttp.ClientError:
+                ok = False
+            if record:
+                if ok:
+                    latencies.append(time.perf_counter() - started)
+                    done += 1
+                else:
+                    errors += 1
+
+        async def closed_loop(index: int, until: float, record: bool) -> None:
+            h = headers[index % len(headers)]
+            while time.perf_counter() < until:
+                await one(h, record)
+
+        warm_until = time.perf_counter() + WARMUP_SECONDS
+        await asyncio.gather(*(closed_loop(i, warm_until, False) for i in range(CONCURRENCY)))
+        started = time.perf_counter()
+        if rate is None:
+            await asyncio.gather(*(closed_loop(i, started + seconds, True) for i in range(CONCURRENCY)))
+        else:
+            pending: set[asyncio.Task[None]] = set()
+            interval = 1.0 / rate
+            n = 0
+            while (now := time.perf_counter()) < started + seconds:
+                due = started + n * interval
+                if due > now:
+                    await asyncio.sleep(due - now)
+                task = asyncio.create_task(one(headers[n % len(headers)], True))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                n += 1
+            await asyncio.gather(*pending)
+        elapsed = time.perf_counter() - started
+    return Result(name, done, errors, elapsed, latencies)
+
+
+def row(result: Result, baseline: Result | None) -> str:
+    ratio = f"{result.rps / baseline.rps:6.2f}x" if baseline and baseline.rps else "   -   "
+    return (
+        f"  {result.name:<38} {result.rps:9.0f} {result.p50:8.2f} {result.p99:8.2f}  {ratio}"
+        f"{'  errors=' + str(result.errors) if result.errors else ''}"
+    )
+
+
+def main() -> None:
+    try:
+        import uvloop
+
+        runner: Callable[[Awaitable[Any]], Any] = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        runner = asyncio.run
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    env = dict(os.environ, BENCH_SIGNING_KEY=pem, PYTHONPATH=str(ROOT))
+    upstream_port = free_port()
+    auth_headers = [{"Authorization": f"Bearer {t}"} for t in tokens(key, CONCURRENCY)]
+    results: list[Result] = []
+    print(
+        f"loopback, {CONCURRENCY} concurrent keep-alive clients, {CAPACITY_SECONDS:.0f}s per target; cpus={os.cpu_count()}"
+    )
+    with process(uvicorn_args("bench.bench_gateway:upstream_app", upstream_port), env, upstream_port):
+        direct = runner(drive("direct upstream", f"http://127.0.0.1:{upstream_port}{PATH}", auth_headers,
+                              seconds=CAPACITY_SECONDS))  # fmt: skip
+        results.append(direct)
+        gateways: dict[str, Result] = {}
+        for client in ("aiohttp", "httpx"):
+            port = free_port()
+            with process(uvicorn_args("gateway.app:create", port), gateway_env(env, upstream_port, client), port):
+                time.sleep(1.0)  # first JWKS and revocation-feed reads
+                url = f"http://127.0.0.1:{port}/v1/identity{PATH}"
+                result = runner(drive(f"gateway JWT+limits, {client} client", url, auth_headers,
+                                      seconds=CAPACITY_SECONDS))  # fmt: skip
+                gateways[client] = result
+                results.append(result)
+        chosen = max(gateways, key=lambda c: gateways[c].rps)
+        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+        nginx_result: Result | None = None
+        if nginx is None:
+            print("  nginx not installed: skipped (apt-get install -y nginx)")
+        else:
+            with tempfile.TemporaryDirectory() as prefix:
+                port = free_port()
+                conf = Path(prefix) / "nginx.conf"
+                conf.write_text(NGINX_CONF.format(prefix=prefix, upstream=upstream_port, port=port))
+                Path(prefix).chmod(0o755)  # nginx workers may run as another user
+                with process([nginx, "-e", "stderr", "-c", str(conf), "-p", prefix], env, port):
+                    nginx_result = runner(drive("nginx plain reverse proxy", f"http://127.0.0.1:{port}/v1/identity{PATH}",
+                                                auth_headers, seconds=CAPACITY_SECONDS))  # fmt: skip
+                    results.append(nginx_result)
+        # Open loop at half the gateway's capacity: latency added by the gateway at that load.
+        half = max(gateways[chosen].rps / 2, 50.0)
+        paced_direct = runner(drive(f"direct upstream @ {half:.0f}/s", f"http://127.0.0.1:{upstream_port}{PATH}",
+                                    auth_headers, seconds=PACED_SECONDS, rate=half))  # fmt: skip
+        port = free_port()
+        with process(uvicorn_args("gateway.app:create", port), gateway_env(env, upstream_port, chosen), port):
+            time.sleep(1.0)
+            paced_gateway = runner(drive(f"gateway ({chosen}) @ {half:.0f}/s", f"http://127.0.0.1:{port}/v1/identity{PATH}",
+                                         auth_headers, seconds=PACED_SECONDS, rate=half))  # fmt: skip
+
+    print(f"\n  {'target':<38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  vs direct")
+    for result in results:
+        print(row(result, direct))
+    print(row(paced_direct, None))
+    print(row(paced_gateway, None))
+    best = gateways[chosen]
+    print("\nratios (same run):")
+    print(f"  gateway/direct throughput         {best.rps / direct.rps:.2f}")
+    print(f"  httpx/aiohttp gateway throughput  {gateways['httpx'].rps / gateways['aiohttp'].rps:.2f}"
+          f"  -> upstream client chosen by the numbers: {chosen}")  # fmt: skip
+    if nginx_result is not None:
+        print(f"  gateway/nginx throughput          {best.rps / nginx_result.rps:.2f}")
+        print(f"  nginx/direct throughput           {nginx_result.rps / direct.rps:.2f}")
+    print(f"  added p50 at capacity             {best.p50 - direct.p50:.2f} ms")
+    print(
+        f"  gateway overhead at half capacity p50 {paced_gateway.p50 - paced_direct.p50:.2f} ms, "
+        f"p99 {paced_gateway.p99 - paced_direct.p99:.2f} ms (goal p99 < 3 ms)"
+    )
+    print(f"  authenticated requests/s per gateway worker {best.rps:.0f} (goal >= 2000)")
+    if best.errors or direct.errors:
+        print(f"  errors: direct {direct.errors}, gateway {best.errors}")
+
+
+if __name__ == "__main__":
+    main()
