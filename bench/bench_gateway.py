@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -291,13 +291,45 @@ def row(result: Result, baseline: Result | None) -> str:
     )
 
 
-def main() -> None:
-    try:
-        import uvloop
+def report(
+    *,
+    results: list[Result],
+    direct: Result,
+    gateways: dict[str, Result],
+    chosen: str,
+    nginx_result: Result | None,
+    paced_direct: Result,
+    paced_gateway: Result,
+) -> None:
+    print(f"\n  {'target':<38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  vs direct")
+    for result in results:
+        print(row(result, direct))
+    print(row(paced_direct, None))
+    print(row(paced_gateway, None))
+    best = gateways[chosen]
+    print("\nratios (same run):")
+    print(f"  gateway/direct throughput         {best.rps / direct.rps:.2f}")
+    print(f"  httpx/aiohttp gateway throughput  {gateways['httpx'].rps / gateways['aiohttp'].rps:.2f}"
+          f"  -> upstream client chosen by the numbers: {chosen}")  # fmt: skip
+    if nginx_result is not None:
+        print(f"  gateway/nginx throughput          {best.rps / nginx_result.rps:.2f}")
+        print(f"  nginx/direct throughput           {nginx_result.rps / direct.rps:.2f}")
+    print(f"  added p50 at capacity             {best.p50 - direct.p50:.2f} ms")
+    print(
+        f"  gateway overhead at half capacity p50 {paced_gateway.p50 - paced_direct.p50:.2f} ms, "
+        f"p99 {paced_gateway.p99 - paced_direct.p99:.2f} ms (goal p99 < 3 ms)"
+    )
+    print(f"  authenticated requests/s per gateway worker {best.rps:.0f} (goal >= 2000)")
+    if best.errors or direct.errors:
+        print(f"  errors: direct {direct.errors}, gateway {best.errors}")
 
-        runner: Callable[[Awaitable[Any]], Any] = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-        runner = asyncio.run
+
+def main() -> None:
+    import uvloop  # ships with uvicorn[standard]
+
+    def runner(coroutine: Coroutine[Any, Any, Result]) -> Result:
+        return uvloop.run(coroutine)
+
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -306,9 +338,7 @@ def main() -> None:
     upstream_port = free_port()
     auth_headers = [{"Authorization": f"Bearer {t}"} for t in tokens(key, CONCURRENCY)]
     results: list[Result] = []
-    print(
-        f"loopback, {CONCURRENCY} concurrent keep-alive clients, {CAPACITY_SECONDS:.0f}s per target; cpus={os.cpu_count()}"
-    )
+    print(f"loopback, {CONCURRENCY} keep-alive clients, {CAPACITY_SECONDS:.0f}s per target; cpus={os.cpu_count()}")
     with process(uvicorn_args("bench.bench_gateway:upstream_app", upstream_port), env, upstream_port):
         direct = runner(drive("direct upstream", f"http://127.0.0.1:{upstream_port}{PATH}", auth_headers,
                               seconds=CAPACITY_SECONDS))  # fmt: skip
@@ -348,27 +378,15 @@ def main() -> None:
             paced_gateway = runner(drive(f"gateway ({chosen}) @ {half:.0f}/s", f"http://127.0.0.1:{port}/v1/identity{PATH}",
                                          auth_headers, seconds=PACED_SECONDS, rate=half))  # fmt: skip
 
-    print(f"\n  {'target':<38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  vs direct")
-    for result in results:
-        print(row(result, direct))
-    print(row(paced_direct, None))
-    print(row(paced_gateway, None))
-    best = gateways[chosen]
-    print("\nratios (same run):")
-    print(f"  gateway/direct throughput         {best.rps / direct.rps:.2f}")
-    print(f"  httpx/aiohttp gateway throughput  {gateways['httpx'].rps / gateways['aiohttp'].rps:.2f}"
-          f"  -> upstream client chosen by the numbers: {chosen}")  # fmt: skip
-    if nginx_result is not None:
-        print(f"  gateway/nginx throughput          {best.rps / nginx_result.rps:.2f}")
-        print(f"  nginx/direct throughput           {nginx_result.rps / direct.rps:.2f}")
-    print(f"  added p50 at capacity             {best.p50 - direct.p50:.2f} ms")
-    print(
-        f"  gateway overhead at half capacity p50 {paced_gateway.p50 - paced_direct.p50:.2f} ms, "
-        f"p99 {paced_gateway.p99 - paced_direct.p99:.2f} ms (goal p99 < 3 ms)"
+    report(
+        results=results,
+        direct=direct,
+        gateways=gateways,
+        chosen=chosen,
+        nginx_result=nginx_result,
+        paced_direct=paced_direct,
+        paced_gateway=paced_gateway,
     )
-    print(f"  authenticated requests/s per gateway worker {best.rps:.0f} (goal >= 2000)")
-    if best.errors or direct.errors:
-        print(f"  errors: direct {direct.errors}, gateway {best.errors}")
 
 
 if __name__ == "__main__":
