@@ -68,6 +68,8 @@ _NOT_FORWARDED = HOP_BY_HOP | {
     b"traceparent",
     b"tracestate",
 }
+#: How long a session token waits for the gateway's first revocation-feed read after start-up.
+FIRST_SYNC_WAIT_SECONDS = 3.0
 _NOT_RETURNED = HOP_BY_HOP | {REQUEST_ID_HEADER.encode(), b"traceparent"}
 
 
@@ -238,7 +240,7 @@ class Pipeline:
         if token is None:
             raise NotAuthenticated("a bearer access token is required")
         principal = await self.tokens.verify(token)
-        if principal.session_id is not None and not self.feed.fresh:
+        if principal.session_id is not None and not self.feed.fresh and not await self._first_sync():
             # Fail closed: without a recent view of revocations a session token cannot be trusted.
             raise RevocationStateUnknown("session revocations could not be read recently", headers={"Retry-After": "2"})
         if not route.audience.admits(principal):
@@ -246,6 +248,12 @@ class Pipeline:
         if route.min_acr is not None and not acr_at_least(principal.acr, route.min_acr):
             raise InsufficientAssurance(f"this route needs assurance {route.min_acr}", required_acr=route.min_acr)
         return principal
+
+    async def _first_sync(self) -> bool:
+        """At start-up only, wait briefly for the first feed read rather than refuse at once."""
+        if self.feed.ever_synced:
+            return False
+        return await self.feed.wait_first_sync(FIRST_SYNC_WAIT_SECONDS)
 
     async def _read_body(self, request: Request) -> bytes:
         chunks: list[bytes] = []

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +69,7 @@ class RevocationFeed:
         self._cursor: str | None = None
         self._last_success = float("-inf")
         self._failures = 0
+        self._synced = asyncio.Event()
 
     @classmethod
     def from_service_client(cls, client: ServiceClient, **kwargs: Any) -> RevocationFeed:
@@ -128,7 +129,19 @@ class RevocationFeed:
         self._prune()
         self._last_success = time.monotonic()
         self._failures = 0
+        self._synced.set()
         return arrived
+
+    @property
+    def ever_synced(self) -> bool:
+        return self._synced.is_set()
+
+    async def wait_first_sync(self, seconds: float) -> bool:
+        """Wait (bounded) for the first successful read; True when it happened."""
+        if not self._synced.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._synced.wait(), seconds)
+        return self._synced.is_set()
 
     def _prune(self) -> None:
         now = time.time()
@@ -145,14 +158,17 @@ class RevocationFeed:
                 raise
             except Exception as exc:
                 self._failures += 1
-                delay = min(self.poll_seconds * 2 ** min(self._failures - 1, 10), self.max_backoff_seconds)
+                if self.ever_synced:
+                    delay = min(self.poll_seconds * 2 ** min(self._failures - 1, 10), self.max_backoff_seconds)
+                else:  # starting up next to identity: retry soon, the first read gates session tokens
+                    delay = min(0.25 * 2 ** min(self._failures - 1, 10), self.poll_seconds)
                 # The first miss is routine (identity restarting); keep on warning while stale.
                 log = logger.warning if self._failures > 1 or not self.fresh else logger.info
                 log("revocation feed unreadable (%s), retry in %.1fs", type(exc).__name__, delay)
             await asyncio.sleep(delay)
 
     @contextlib.asynccontextmanager
-    async def running(self) -> Any:
+    async def running(self) -> AsyncIterator[RevocationFeed]:
         """``async with feed.running():`` follows the feed in a background task."""
         task = asyncio.create_task(self.run(), name="revocation-feed")
         try:

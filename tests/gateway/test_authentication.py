@@ -19,7 +19,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.gateway.conftest import RunningGateway, Stub
+from gateway.config import SERVICES
+from tests.gateway.conftest import RunningGateway, Stub, gateway_settings, running_gateway
 from tests.support.tokens import AUDIENCE, ISSUER, TestIssuer
 
 
@@ -295,3 +296,32 @@ async def test_the_gateway_reads_the_feed_with_its_client_credentials(stub: Stub
     assert stub.state.token_fetches >= 1
     assert stub.state.feed_reads >= 1
     assert gateway.app.state.revocation_feed.fresh
+
+
+async def test_session_tokens_fail_closed_when_the_feed_goes_stale(stub: Stub, issuer: TestIssuer) -> None:
+    settings = gateway_settings(
+        dict.fromkeys(SERVICES, stub.url), revocation_poll_seconds=0.1, revocation_max_staleness_seconds=0.5
+    )
+    async with running_gateway(settings) as gw:
+        person = issuer.headers(kind="customer")
+        service = issuer.headers(kind="service", subject="risk", extra={"sid": None})
+        assert (await gw.client.get("/v1/identity/customer/x", headers=person)).status_code == 200
+        stub.state.feed_up = False
+        try:
+            deadline = time.monotonic() + 10
+            status = 200
+            while status == 200 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                response = await gw.client.get("/v1/identity/customer/x", headers=person)
+                status = response.status_code
+            assert status == 503
+            assert response.json()["code"] == "revocation_state_unknown"
+            # Tokens without a session (services) do not depend on the feed.
+            assert (await gw.client.get("/v1/identity/internal/x", headers=service)).status_code == 200
+        finally:
+            stub.state.feed_up = True
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and status != 200:
+            await asyncio.sleep(0.1)
+            status = (await gw.client.get("/v1/identity/customer/x", headers=person)).status_code
+        assert status == 200
