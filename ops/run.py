@@ -10,6 +10,7 @@ everything on Ctrl-C. A child that dies is reported and brings the suite down
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -115,6 +116,7 @@ def main() -> int:
         env[f"{service.upper()}_DATABASE_URL"] = prepared.service_urls[service]
         env[f"GATEWAY_{service.upper()}_URL"] = f"http://127.0.0.1:{ports[service]}"
 
+    _seed_first_admin(env)
     children = [_spawn(s, f"services.{s}.app:create", ports[s], env, log_dir) for s in SERVICES]
     children.append(_spawn("gateway", "gateway.app:create", ports["gateway"], env, log_dir))
 
@@ -151,6 +153,32 @@ def main() -> int:
     _stop(children)
     print("stopped.")
     return exit_code
+
+
+def _seed_first_admin(env: dict[str, str]) -> None:
+    """identity's CLI creates the first admin once and prints its one-time password.
+
+    (The service clients are registered by identity itself at start-up in development.)
+    """
+    result = subprocess.run(
+        [sys.executable, "-m", "services.identity.cli", "create-admin", "--email", "admin@bank.example"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        print(f"could not create the first admin: {result.stderr.strip()[-300:]}", file=sys.stderr)
+        return
+    info = json.loads(result.stdout)
+    if info.get("created"):
+        print(
+            f"first admin: user name {info['username']}, one-time password {info['one_time_password']} "
+            f"(shown once; change it at the first login; staff id {info['id']})"
+        )
+    else:
+        print(f"first admin {info['username']} exists (staff id {info['id']})")
 
 
 def _report_dead(children: list[Child], log_dir: Path) -> None:
