@@ -74,13 +74,14 @@ def _check_batch(vault: Vault, size: int) -> None:
         )
 
 
-def _encrypt_all(ring: LoadedRing, items: Sequence[EncryptItem]) -> list[Ciphertext]:
-    results: list[Ciphertext] = []
+def _encrypt_all(ring: LoadedRing, items: Sequence[EncryptItem]) -> list[dict[str, object]]:
+    results: list[dict[str, object]] = []
     errors: list[dict[str, object]] = []
     for index, item in enumerate(items):
         try:
-            text = service.encrypt(ring, service.b64(item.plaintext, "plaintext"), service.b64(item.context, "context"))
-            results.append(Ciphertext(ciphertext=text, key_version=ring.current_version))
+            plaintext = service.b64(item["plaintext"], "plaintext")
+            text = service.encrypt(ring, plaintext, service.b64(item.get("context", ""), "context"))
+            results.append({"ciphertext": text, "key_version": ring.current_version})
         except SuiteError as exc:
             errors.append({"index": index, "code": exc.code})
     if errors:
@@ -94,7 +95,7 @@ def _decrypt_all(ring: LoadedRing, items: Sequence[CiphertextItem]) -> list[tupl
     first: SuiteError | None = None
     for index, item in enumerate(items):
         try:
-            opened.append(service.decrypt(ring, item.ciphertext, service.b64(item.context, "context")))
+            opened.append(service.decrypt(ring, item["ciphertext"], service.b64(item.get("context", ""), "context")))
         except SuiteError as exc:
             first = first or exc
             errors.append({"index": index, "code": exc.code})
@@ -129,7 +130,8 @@ async def encrypt(
 ) -> Ciphertext:
     """Encrypt with the key's current version (the key is created for the caller on first use)."""
     ring = await _ring(session, vault, name, caller, create=True, algorithm=body.algorithm)
-    return _encrypt_all(ring, [body])[0]
+    (result,) = _encrypt_all(ring, [{"plaintext": body.plaintext, "context": body.context}])
+    return Ciphertext.model_validate(result)
 
 
 @router.post("/{name}/encrypt/batch", response_model=CiphertextList)
@@ -139,7 +141,7 @@ async def encrypt_batch(
     """Encrypt many plaintexts in one call (up to `transit_batch_max`)."""
     _check_batch(vault, len(body.items))
     ring = await _ring(session, vault, name, caller, create=True, algorithm=body.algorithm)
-    return fast_json({"results": [r.model_dump() for r in _encrypt_all(ring, body.items)]})
+    return fast_json({"results": _encrypt_all(ring, body.items)})
 
 
 @router.post("/{name}/decrypt", response_model=Plaintext)
@@ -148,7 +150,7 @@ async def decrypt(
 ) -> Plaintext:
     """Decrypt one ciphertext; a tampered one, or one given with another context, is a 400 `integrity_error`."""
     ring = await _ring(session, vault, name, caller, create=False, algorithm=Algorithm.aes_256_gcm)
-    ((version, plain),) = _decrypt_all(ring, [body])
+    ((version, plain),) = _decrypt_all(ring, [{"ciphertext": body.ciphertext, "context": body.context}])
     await _log(session, caller=caller, action="vault.transit.decrypt", name=name, versions=[version], count=1)
     return Plaintext(plaintext=base64.b64encode(plain).decode(), key_version=version)
 
@@ -172,13 +174,13 @@ async def decrypt_batch(
     return fast_json({"results": [{"plaintext": base64.b64encode(p).decode(), "key_version": v} for v, p in opened]})
 
 
-def _rewrap_all(ring: LoadedRing, items: Sequence[CiphertextItem]) -> tuple[list[Ciphertext], list[int]]:
+def _rewrap_all(ring: LoadedRing, items: Sequence[CiphertextItem]) -> tuple[list[dict[str, object]], list[int]]:
     opened = _decrypt_all(ring, items)
-    results = [
-        Ciphertext(
-            ciphertext=service.encrypt(ring, plain, service.b64(item.context, "context")),
-            key_version=ring.current_version,
-        )
+    results: list[dict[str, object]] = [
+        {
+            "ciphertext": service.encrypt(ring, plain, service.b64(item.get("context", ""), "context")),
+            "key_version": ring.current_version,
+        }
         for (_, plain), item in zip(opened, items, strict=True)
     ]
     return results, [v for v, _ in opened]
@@ -190,9 +192,9 @@ async def rewrap(
 ) -> Ciphertext:
     """Re-encrypt under the key's current version without the plaintext leaving the vault."""
     ring = await _ring(session, vault, name, caller, create=False, algorithm=Algorithm.aes_256_gcm)
-    results, versions = _rewrap_all(ring, [body])
+    results, versions = _rewrap_all(ring, [{"ciphertext": body.ciphertext, "context": body.context}])
     await _log(session, caller=caller, action="vault.transit.rewrap", name=name, versions=versions, count=1)
-    return results[0]
+    return Ciphertext.model_validate(results[0])
 
 
 @router.post("/{name}/rewrap/batch", response_model=CiphertextList)
@@ -204,4 +206,4 @@ async def rewrap_batch(
     ring = await _ring(session, vault, name, caller, create=False, algorithm=Algorithm.aes_256_gcm)
     results, versions = _rewrap_all(ring, body.items)
     await _log(session, caller=caller, action="vault.transit.rewrap", name=name, versions=versions, count=len(results))
-    return fast_json({"results": [r.model_dump() for r in results]})
+    return fast_json({"results": results})

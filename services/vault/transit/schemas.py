@@ -6,26 +6,36 @@ a private key).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, NotRequired
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, with_config
+from typing_extensions import TypedDict
 
 from services.vault.crypto.aead import Algorithm
 
-B64 = r"^[A-Za-z0-9+/]*={0,2}$"
+# Base64 fields are checked by the strict decoder (a 400 problem), not by a per-item regex.
+Plaintext64 = Annotated[str, StringConstraints(max_length=65_536)]
+Context64 = Annotated[str, StringConstraints(max_length=1024)]
+CiphertextText = Annotated[str, StringConstraints(max_length=100_000)]
 
 
-class EncryptItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@with_config(ConfigDict(extra="forbid"))
+class EncryptItem(TypedDict):
+    """One batch item. Batch items are typed dicts, not models: validating a thousand of them as
+    models cost about four times as much, a visible share of a batch call."""
 
-    plaintext: str = Field(max_length=65_536, pattern=B64, description="Base64 of the bytes to encrypt.")
-    context: str = Field(default="", max_length=1024, pattern=B64, description="Base64 associated data (optional).")
+    plaintext: Plaintext64
+    context: NotRequired[Context64]
 
 
-class EncryptRequest(EncryptItem):
+class EncryptRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"plaintext": "c2VjcmV0IHNlZWQ=", "context": "YWNjb3VudDo0Mg=="}]},
     )
 
+    plaintext: Plaintext64 = Field(description="Base64 of the bytes to encrypt.")
+    context: Context64 = Field(default="", description="Base64 associated data (optional).")
     algorithm: Algorithm = Field(default=Algorithm.aes_256_gcm, description="Used only when this call creates the key.")
 
 
@@ -36,14 +46,18 @@ class EncryptBatch(BaseModel):
     algorithm: Algorithm = Algorithm.aes_256_gcm
 
 
-class CiphertextItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+@with_config(ConfigDict(extra="forbid"))
+class CiphertextItem(TypedDict):
+    """One batch item (`vault:v<version>:<base64>` and the context it was sealed with)."""
 
-    ciphertext: str = Field(max_length=100_000, description="`vault:v<version>:<base64>`.")
-    context: str = Field(default="", max_length=1024, pattern=B64)
+    ciphertext: CiphertextText
+    context: NotRequired[Context64]
 
 
-class DecryptRequest(CiphertextItem):
+class DecryptRequest(BaseModel):
+    ciphertext: CiphertextText = Field(description="`vault:v<version>:<base64>`.")
+    context: Context64 = Field(default="", description="Base64 associated data (optional).")
+
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

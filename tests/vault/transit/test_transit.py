@@ -114,6 +114,19 @@ async def test_batches_are_all_or_nothing(vault: VaultClient) -> None:
     assert failed.json()["code"] == "integrity_error"
     assert [e["index"] for e in failed.json()["errors"]] == [3, 4]
     assert "results" not in failed.json()
+    extra_key = await vault.http.post(
+        "/internal/transit/keys/batch-key/decrypt/batch",
+        json={"items": [{"ciphertext": ciphertexts[0], "key": "other"}]},
+        headers=vault.service("identity"),
+    )
+    assert extra_key.status_code == 422
+    bad_base64 = await vault.http.post(
+        "/internal/transit/keys/batch-key/encrypt/batch",
+        json={"items": [{"plaintext": "aGk="}, {"plaintext": "not base64!"}]},
+        headers=vault.service("identity"),
+    )
+    assert bad_base64.status_code == 400
+    assert bad_base64.json()["errors"] == [{"index": 1, "code": "malformed_ciphertext"}]
     too_many = await vault.http.post(
         "/internal/transit/keys/batch-key/encrypt/batch",
         json={"items": [{"plaintext": ""}] * 1001},
