@@ -14,13 +14,13 @@ from services.permissions.approvals.service import InternalExecutor
 from services.permissions.config import PermissionsSettings
 
 
-def get_settings(request: Request) -> PermissionsSettings:
+async def get_settings(request: Request) -> PermissionsSettings:
     settings = request.app.state.settings
     assert isinstance(settings, PermissionsSettings)
     return settings
 
 
-def get_executors(request: Request) -> Mapping[str, InternalExecutor]:
+async def get_executors(request: Request) -> Mapping[str, InternalExecutor]:
     executors: Mapping[str, InternalExecutor] = request.app.state.internal_executors
     return executors
 

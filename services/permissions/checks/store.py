@@ -259,7 +259,7 @@ class LocalChecker:
         return Decision(result.allowed, result.reason, result.grant_id, result.role)
 
 
-def get_store(request: Request) -> PolicyStore:
+async def get_store(request: Request) -> PolicyStore:
     store: PolicyStore = request.app.state.policy_store
     return store
 
