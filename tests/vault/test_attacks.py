@@ -25,8 +25,9 @@ async def test_forged_and_expired_tokens_are_refused(vault: VaultClient) -> None
 
 
 async def test_callers_of_the_wrong_kind_are_refused(vault: VaultClient) -> None:
-    body = {"subject_id": str(uuid.uuid4()), "fields": {"phone": "13812345678"}}
-    customer = vault.customer(body["subject_id"])
+    subject = str(uuid.uuid4())
+    body = {"subject_id": subject, "fields": {"phone": "13812345678"}}
+    customer = vault.customer(subject)
     assert (await vault.http.post("/staff/records", json=body, headers=customer)).status_code == 403
     assert (await vault.http.post("/internal/records", json=body, headers=customer)).status_code == 403
     # A staff token naming itself "identity" is still a staff token.
