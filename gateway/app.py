@@ -17,7 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from gateway.config import SERVICES, GatewaySettings
-from gateway.observability import GatewayObservability, configure_access_log
+from gateway.observability import GatewayObservability, configure_access_log, flush_access_log
 from gateway.openapi import OpenApiAggregator, docs_page
 from gateway.policy import PolicyTable, load_policy
 from gateway.proxy import Pipeline, ProxyEndpoint
@@ -68,10 +68,12 @@ async def _refresh_jwks(verifier: TokenVerifier, every: float) -> None:
         await asyncio.sleep(every)
 
 
-async def _export_feed_state(feed: RevocationFeed) -> None:
+async def _housekeeping(feed: RevocationFeed) -> None:
+    """Each second: export the feed's state, write out buffered access-log lines."""
     while True:
         REVOCATION_FEED_AGE.set(min(feed.age_seconds, 1e9))
         REVOKED_SESSIONS.set(feed.revoked_count)
+        flush_access_log()
         await asyncio.sleep(1.0)
 
 
@@ -172,7 +174,7 @@ def create(settings: GatewaySettings | None = None) -> FastAPI:
         tasks = [
             asyncio.create_task(feed.run(), name="revocation-feed"),
             asyncio.create_task(_refresh_jwks(verifier, settings.jwks_refresh_seconds), name="jwks-refresh"),
-            asyncio.create_task(_export_feed_state(feed), name="feed-metrics"),
+            asyncio.create_task(_housekeeping(feed), name="housekeeping"),
         ]
         try:
             yield
@@ -182,6 +184,7 @@ def create(settings: GatewaySettings | None = None) -> FastAPI:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            flush_access_log()
             await resources.client.aclose()
             await resources.control.aclose()
             await resources.limiter.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import json
+import re
 from collections.abc import Iterable
 
 from starlette.datastructures import MutableHeaders
@@ -44,6 +45,9 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     # The gateway serves JSON and one docs page without scripts; nothing may load or frame anything.
     ("content-security-policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
 )
+
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class InvalidPath(BadRequest):
@@ -106,7 +110,7 @@ def check_path(raw_path: bytes, path: str) -> None:
         raise InvalidPath("encoded separators are not accepted")
     if "//" in path or "/./" in path or "/../" in path or path.endswith(("/.", "/..")):
         raise InvalidPath("dot or empty path segments are not accepted")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+    if _CONTROL_CHARACTERS.search(path):
         raise InvalidPath("control characters are not accepted")
 
 
