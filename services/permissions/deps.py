@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Annotated
 
@@ -10,8 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import RequireAcr
 from kit.db import get_db_session
+from kit.errors import SuiteError
 from services.permissions.approvals.service import InternalExecutor
 from services.permissions.config import PermissionsSettings
+from services.permissions.models import audit_log
+
+logger = logging.getLogger("permissions")
 
 
 async def get_settings(request: Request) -> PermissionsSettings:
@@ -36,3 +41,38 @@ DBSession = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
 #: Changing anyone's access needs a session that passed a second factor (the
 #: gateway's route table asks the same; this is the service's own check).
 StepUp = Depends(RequireAcr("aal2"))
+
+
+async def audit_refusal(
+    request: Request,
+    session: AsyncSession,
+    *,
+    actor: str,
+    actor_kind: str,
+    action: str,
+    target: str | None,
+    error: SuiteError,
+) -> None:
+    """Record a refused attempt (self-approval, SoD, replayed execution...) in its own transaction.
+
+    The request's transaction rolls back with the error, so the refusal would
+    otherwise leave no trace; refusals are what an auditor looks for first.
+    The request's transaction is rolled back first: it may hold the audit
+    chain's lock, which the refusal's own append needs.
+    """
+    await session.rollback()
+    sessionmaker = request.app.state.database.sessionmaker
+    try:
+        async with sessionmaker() as own:
+            await audit_log.append(
+                own,
+                actor=actor,
+                actor_kind=actor_kind,
+                action=action,
+                target=target,
+                outcome="refused",
+                detail={"code": error.code},
+            )
+            await own.commit()
+    except Exception:  # the refusal itself must still reach the caller
+        logger.exception("could not audit a refused %s", action)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
 from kit.auth import Principal, ServiceCaller, StaffUser
+from kit.errors import SuiteError
 from kit.permissions import RequirePermission
 from services.permissions.approvals import service
 from services.permissions.approvals.schemas import (
@@ -22,7 +23,7 @@ from services.permissions.approvals.schemas import (
     RequirementOut,
 )
 from services.permissions.checks.store import Store
-from services.permissions.deps import DBSession, Executors, Settings, StepUp
+from services.permissions.deps import DBSession, Executors, Settings, StepUp, audit_refusal
 from services.permissions.errors import NotEntitled, UnknownOperation
 from services.permissions.models import Approval, ApprovalState, Decision
 
@@ -114,6 +115,7 @@ async def get_approval(approval_id: uuid.UUID, session: DBSession, store: Store,
 async def approve(
     approval_id: uuid.UUID,
     *,
+    request: Request,
     body: DecisionBody,
     session: DBSession,
     store: Store,
@@ -122,16 +124,28 @@ async def approve(
 ) -> ApprovalOut:
     """The checker must hold the policy's approver permission (and role), must not be the maker nor
     the subject of the operation, and decides once. The last required approval makes it `approved`;
-    role grants and suspension lifts are then applied at once (`executed`)."""
-    approval = await service.decide(
-        session,
-        store,
-        approval_id,
-        actor=principal.subject,
-        decision=Decision.approve,
-        comment=body.comment,
-        executors=executors,
-    )
+    role grants and suspension lifts are then applied at once (`executed`). Refusals are audited."""
+    try:
+        approval = await service.decide(
+            session,
+            store,
+            approval_id,
+            actor=principal.subject,
+            decision=Decision.approve,
+            comment=body.comment,
+            executors=executors,
+        )
+    except SuiteError as exc:
+        await audit_refusal(
+            request,
+            session,
+            actor=principal.subject,
+            actor_kind="staff",
+            action="approval.approve",
+            target=str(approval_id),
+            error=exc,
+        )
+        raise
     return await _detail(session, approval)
 
 
@@ -144,22 +158,35 @@ async def approve(
 async def reject(
     approval_id: uuid.UUID,
     *,
+    request: Request,
     body: DecisionBody,
     session: DBSession,
     store: Store,
     executors: Executors,
     principal: StaffUser,
 ) -> ApprovalOut:
-    """An entitled checker rejects; the maker may withdraw their own pending request."""
-    approval = await service.decide(
-        session,
-        store,
-        approval_id,
-        actor=principal.subject,
-        decision=Decision.reject,
-        comment=body.comment,
-        executors=executors,
-    )
+    """An entitled checker rejects; the maker may withdraw their own pending request. Refusals are audited."""
+    try:
+        approval = await service.decide(
+            session,
+            store,
+            approval_id,
+            actor=principal.subject,
+            decision=Decision.reject,
+            comment=body.comment,
+            executors=executors,
+        )
+    except SuiteError as exc:
+        await audit_refusal(
+            request,
+            session,
+            actor=principal.subject,
+            actor_kind="staff",
+            action="approval.reject",
+            target=str(approval_id),
+            error=exc,
+        )
+        raise
     return await _detail(session, approval)
 
 
@@ -197,19 +224,37 @@ async def get_for_service(approval_id: uuid.UUID, session: DBSession, caller: Se
     },
 )
 async def execute(
-    approval_id: uuid.UUID, body: ExecuteBody, session: DBSession, settings: Settings, caller: ServiceCaller
+    approval_id: uuid.UUID,
+    body: ExecuteBody,
+    *,
+    request: Request,
+    session: DBSession,
+    settings: Settings,
+    caller: ServiceCaller,
 ) -> ExecuteOut:
     """The executing service presents the operation and the payload's hash (`kit.permissions.payload_hash`);
     the approval must be approved, unexpired, unexecuted and bound to exactly that payload. One
-    conditional update decides, so concurrent executions yield one 200 and 409s."""
-    approval, approvers = await service.execute(
-        session,
-        settings,
-        approval_id,
-        operation=body.operation,
-        presented_hash=body.payload_hash,
-        executor=caller.subject,
-    )
+    conditional update decides, so concurrent executions yield one 200 and 409s (each refusal audited)."""
+    try:
+        approval, approvers = await service.execute(
+            session,
+            settings,
+            approval_id,
+            operation=body.operation,
+            presented_hash=body.payload_hash,
+            executor=caller.subject,
+        )
+    except SuiteError as exc:
+        await audit_refusal(
+            request,
+            session,
+            actor=caller.subject,
+            actor_kind="service",
+            action="approval.execute",
+            target=str(approval_id),
+            error=exc,
+        )
+        raise
     assert approval.executed_at is not None
     return ExecuteOut(
         executed=True,

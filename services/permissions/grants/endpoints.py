@@ -5,16 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from kit.auth import Principal, StaffUser
-from kit.errors import BadRequest
+from kit.errors import BadRequest, SuiteError
 from kit.permissions import RequirePermission
 from services.permissions.approvals.schemas import ApprovalOut
 from services.permissions.checks.store import Store
-from services.permissions.deps import DBSession, Settings, StepUp
+from services.permissions.deps import DBSession, Settings, StepUp, audit_refusal
 from services.permissions.grants import service
 from services.permissions.grants.schemas import (
     GrantOut,
@@ -77,24 +77,42 @@ async def permissions(session: DBSession, principal: StaffUser) -> list[Permissi
     dependencies=[StepUp],
 )
 async def request_grant(
-    body: GrantRequestBody, session: DBSession, settings: Settings, store: Store, principal: StaffUser
+    body: GrantRequestBody,
+    request: Request,
+    *,
+    session: DBSession,
+    settings: Settings,
+    store: Store,
+    principal: StaffUser,
 ) -> ApprovalOut:
     """Anyone may ask for a role for themselves; asking for someone else needs `grant:request`.
     The request is refused at once if it would break segregation of duties, if the role is high-risk
     and the subject has no current training, or if the subject already holds it. It becomes an
     approval of operation `role.grant`: a holder of `grant:approve` other than the requester and the
     subject approves it, and the grant is applied in the same step."""
-    approval = await service.request_grant(
-        session,
-        settings,
-        store,
-        requester=principal.subject,
-        subject=str(body.subject),
-        role_name=body.role,
-        scope=body.scope,
-        expires_at=body.expires_at,
-        justification=body.justification,
-    )
+    try:
+        approval = await service.request_grant(
+            session,
+            settings,
+            store,
+            requester=principal.subject,
+            subject=str(body.subject),
+            role_name=body.role,
+            scope=body.scope,
+            expires_at=body.expires_at,
+            justification=body.justification,
+        )
+    except SuiteError as exc:
+        await audit_refusal(
+            request,
+            session,
+            actor=principal.subject,
+            actor_kind="staff",
+            action="grant.request",
+            target=str(body.subject),
+            error=exc,
+        )
+        raise
     return ApprovalOut.of(approval, approval.state)
 
 

@@ -6,10 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from kit.permissions import payload_hash
-from services.permissions.models import Approval
+from services.permissions.models import Approval, audit_log
 from tests.permissions.conftest import Perms, new_subject
 
 PAYLOAD = {"account_id": "6b1e5d0c-3f0a-4e55-8f6e-2d7c9a1b4e21", "reason": "customer verified"}
@@ -236,3 +236,23 @@ async def test_deciding_needs_a_second_factor(perms: Perms) -> None:
     assert refused.status_code == 403
     assert refused.json()["code"] == "step_up_required"
     assert (await perms.approve(approval["id"], checker)).json()["state"] == "approved"
+
+
+async def test_refusals_are_audited(perms: Perms) -> None:
+    maker = await perms.staff_member("customer_manager")
+    approval = await create(perms, maker)
+    assert (await perms.approve(approval["id"], maker)).status_code == 403
+    assert (await execute(perms, approval["id"])).status_code == 409
+    async with perms.sessionmaker() as session:
+        entries = audit_log.entries
+        rows = (
+            await session.execute(
+                select(entries.c.action, entries.c.actor, entries.c.outcome, entries.c.detail)
+                .where(entries.c.target == approval["id"], entries.c.outcome == "refused")
+                .order_by(entries.c.seq)
+            )
+        ).all()
+    assert [(r.action, r.actor, r.detail["code"]) for r in rows] == [
+        ("approval.approve", maker, "self_approval"),
+        ("approval.execute", "identity", "approval_not_approved"),
+    ]
