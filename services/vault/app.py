@@ -13,6 +13,7 @@ from services.vault.access.endpoints import customer_router as access_customer_r
 from services.vault.access.endpoints import staff_router as access_staff_router
 from services.vault.catalogue_endpoints import router as catalogue_router
 from services.vault.config import VaultSettings
+from services.vault.keys.endpoints import root_router
 from services.vault.keys.endpoints import router as keys_router
 from services.vault.keys.rewrap import RewrapWorker, running
 from services.vault.models import Base, audit_log, outbox
@@ -58,6 +59,7 @@ def create(settings: VaultSettings | None = None) -> FastAPI:
                 records_internal_router,
                 transit_router,
                 keys_router,
+                root_router,
                 access_staff_router,
                 access_customer_router,
                 catalogue_router,

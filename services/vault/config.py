@@ -25,6 +25,13 @@ class VaultSettings(ServiceSettings):
         default="root-1",
         description="Name recorded next to every wrapped key-encryption key (which root wrapped it).",
     )
+    previous_root_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description=(
+            "Earlier root keys by id (JSON object), kept only while `POST /staff/root-key/rewrap` "
+            "moves the key-encryption keys under the current root."
+        ),
+    )
     root_algorithm: str = Field(
         default="aes-256-gcm",
         pattern="^(aes-256-gcm|sm4-gcm)$",

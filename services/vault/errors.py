@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kit.errors import BadRequest, Conflict, Forbidden, NotFound, SuiteError
+from kit.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable, SuiteError
 
 
 class InvalidField(BadRequest):
@@ -88,3 +88,10 @@ class ApprovalRequired(Forbidden):
 class RestoreRefused(Conflict):
     code = "restore_refused"
     title = "The restore cannot proceed"
+
+
+class RootKeyUnavailable(ServiceUnavailable):
+    """Stored keys name a root key this process is not configured with (a deployment error)."""
+
+    code = "root_key_unavailable"
+    title = "A root key is not configured"

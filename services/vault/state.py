@@ -31,12 +31,16 @@ class Vault:
 
     @classmethod
     def from_settings(cls, settings: VaultSettings, root: RootKeyProvider | None = None) -> Vault:
-        root = root or LocalRootKey(
-            settings.root_key.get_secret_value(), settings.root_key_id, Algorithm(settings.root_algorithm)
-        )
+        algorithm = Algorithm(settings.root_algorithm)
+        root = root or LocalRootKey(settings.root_key.get_secret_value(), settings.root_key_id, algorithm)
+        previous: dict[str, RootKeyProvider] = {
+            key_id: LocalRootKey(secret.get_secret_value(), key_id, algorithm)
+            for key_id, secret in settings.previous_root_keys.items()
+            if key_id != root.key_id
+        }
         return cls(
             settings=settings,
-            keys=KeyStore(root, cache_seconds=settings.key_cache_seconds),
+            keys=KeyStore(root, previous_roots=previous, cache_seconds=settings.key_cache_seconds),
             indexer=BlindIndexer(settings.blind_index_key.get_secret_value()),
         )
 

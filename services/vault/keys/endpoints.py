@@ -16,12 +16,21 @@ from services.vault.access.policy import PERM_KEYS
 from services.vault.crypto.aead import Algorithm
 from services.vault.errors import JobNotFound, KeyNotFound, KeyPurposeMismatch
 from services.vault.keys.rewrap import DONE, RUNNING, outstanding
-from services.vault.keys.schemas import CreateKey, KeyInfo, RewrapJobInfo, UpdateKey, VersionInfo
+from services.vault.keys.schemas import (
+    CreateKey,
+    KeyInfo,
+    RewrapJobInfo,
+    RootKeyStatus,
+    RootRewrap,
+    UpdateKey,
+    VersionInfo,
+)
 from services.vault.keys.service import Purpose
 from services.vault.models import DataKey, KeyRing, KeyVersion, RewrapJob, audit_log, utcnow
 from services.vault.state import VaultDep
 
 router = APIRouter(prefix="/staff/keys", tags=["keys"])
+root_router = APIRouter(prefix="/staff/root-key", tags=["keys"])
 
 Custodian = Annotated[Principal, Depends(RequirePermission(PERM_KEYS))]
 
@@ -207,3 +216,32 @@ async def rewrap_progress(name: str, job_id: uuid.UUID, session: DBSession, cust
     if job is None:
         raise JobNotFound(f"no rewrap job {job_id} for key {name}")
     return job_info(job, name)
+
+
+@root_router.get("", response_model=RootKeyStatus)
+async def root_key_status(session: DBSession, vault: VaultDep, custodian: Custodian) -> RootKeyStatus:
+    """Which root key wraps how many KEK versions (a root rotation is done when only the current one does)."""
+    return RootKeyStatus(
+        current=vault.keys.root.key_id,
+        previous_configured=sorted(vault.keys.previous_roots),
+        kek_versions=await vault.keys.root_usage(session),
+    )
+
+
+@root_router.post("/rewrap", response_model=RootRewrap)
+async def rewrap_root(session: DBSession, vault: VaultDep, custodian: Custodian) -> RootRewrap:
+    """Root-key rotation: rewrap every KEK version still under an earlier root with the current one.
+
+    Deploy the new root as `VAULT_ROOT_KEY`/`VAULT_ROOT_KEY_ID` with the old one
+    in `VAULT_PREVIOUS_ROOT_KEYS`, call this until `remaining` is 0, then remove
+    the old root. Data keys and data are untouched.
+    """
+    rewrapped, remaining = await vault.keys.rewrap_root(session)
+    await audit_log.append(
+        session,
+        actor=custodian.subject,
+        action="vault.root_key.rewrap",
+        target=vault.keys.root.key_id,
+        detail={"rewrapped": rewrapped, "remaining": remaining},
+    )
+    return RootRewrap(root_key_id=vault.keys.root.key_id, rewrapped=rewrapped, remaining=remaining)

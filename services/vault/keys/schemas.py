@@ -96,3 +96,23 @@ class RewrapJobInfo(BaseModel):
     started_by: str
     created_at: datetime
     finished_at: datetime | None
+
+
+class RootKeyStatus(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"current": "root-2", "previous_configured": ["root-1"], "kek_versions": {"root-1": 3, "root-2": 1}}
+            ]
+        }
+    )
+
+    current: str = Field(description="Id of the root key new KEK versions are wrapped with.")
+    previous_configured: list[str] = Field(description="Earlier root keys this replica can still unwrap with.")
+    kek_versions: dict[str, int] = Field(description="KEK versions per root key id that wraps them.")
+
+
+class RootRewrap(BaseModel):
+    root_key_id: str
+    rewrapped: int
+    remaining: int = Field(description="KEK versions still under another root (0: the old root can be removed).")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -29,6 +29,7 @@ from services.vault.errors import (
     KeyNotFound,
     KeyVersionInUse,
     KeyVersionRetired,
+    RootKeyUnavailable,
     StoredIntegrity,
 )
 from services.vault.models import DataKey, KeyRing, KeyVersion
@@ -91,10 +92,13 @@ class KeyStore:
         self,
         root: RootKeyProvider,
         *,
+        previous_roots: Mapping[str, RootKeyProvider] | None = None,
         cache_seconds: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.root = root
+        #: Earlier root keys by id: they still unwrap KEKs until :meth:`rewrap_root` moved them.
+        self.previous_roots = dict(previous_roots or {})
         self.cache_seconds = cache_seconds
         self._clock = clock
         self._rings: dict[str, LoadedRing] = {}
@@ -138,7 +142,8 @@ class KeyStore:
         )
         for version in missing:
             try:
-                material = self.root.unwrap(version.wrapped_key, kek_aad(row.id, version.version, algorithm))
+                root = self.root_for(version.root_key_id)
+                material = root.unwrap(version.wrapped_key, kek_aad(row.id, version.version, algorithm))
             except IntegrityError as exc:
                 raise StoredIntegrity(
                     f"version {version.version} of key {row.name} failed its integrity check"
@@ -253,6 +258,54 @@ class KeyStore:
         row.updated_at = datetime.now(UTC)
         await session.flush()
         return await self._load(session, row)
+
+    def root_for(self, key_id: str) -> RootKeyProvider:
+        if key_id == self.root.key_id:
+            return self.root
+        previous = self.previous_roots.get(key_id)
+        if previous is None:
+            raise RootKeyUnavailable(f"key-encryption keys are wrapped by root key {key_id}, which is not configured")
+        return previous
+
+    async def rewrap_root(self, session: AsyncSession, *, batch: int = 500) -> tuple[int, int]:
+        """Move KEK versions wrapped by an earlier root key under the current one.
+
+        Returns (rewrapped now, still under another root). Rows are locked
+        and processed in one transaction per call; KEK rows are few (one per
+        ring and version), so a call usually finishes the job.
+        """
+        rows = (
+            (
+                await session.execute(
+                    select(KeyVersion, KeyRing.algorithm)
+                    .join(KeyRing, KeyRing.id == KeyVersion.key_ring_id)
+                    .where(KeyVersion.root_key_id != self.root.key_id)
+                    .limit(batch)
+                    .with_for_update(of=KeyVersion)
+                )
+            )
+            .tuples()
+            .all()
+        )
+        for version, algorithm_name in rows:
+            aad = kek_aad(version.key_ring_id, version.version, Algorithm(algorithm_name))
+            try:
+                material = self.root_for(version.root_key_id).unwrap(version.wrapped_key, aad)
+            except IntegrityError as exc:
+                raise StoredIntegrity(f"version {version.version} of a key failed its integrity check") from exc
+            version.wrapped_key = self.root.wrap(material, aad)
+            version.root_key_id = self.root.key_id
+        await session.flush()
+        left = await session.scalar(
+            select(func.count()).select_from(KeyVersion).where(KeyVersion.root_key_id != self.root.key_id)
+        )
+        return len(rows), int(left or 0)
+
+    async def root_usage(self, session: AsyncSession) -> dict[str, int]:
+        rows = (
+            await session.execute(select(KeyVersion.root_key_id, func.count()).group_by(KeyVersion.root_key_id))
+        ).tuples()
+        return {key_id: int(count) for key_id, count in rows}
 
     async def list_rings(self, session: AsyncSession) -> list[KeyRing]:
         return list((await session.execute(select(KeyRing).order_by(KeyRing.name))).scalars().all())
