@@ -1,0 +1,33 @@
+"""Settings: deployed environments refuse the development keys."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from kit.settings import InsecureSettingsError
+from services.vault.config import VaultSettings
+
+
+def test_production_refuses_development_keys() -> None:
+    with pytest.raises((InsecureSettingsError, ValidationError)) as info:
+        VaultSettings(environment="production", database_url=SecretStr("postgresql+asyncpg://vault@db/suite"))
+    for name in ("root_key", "blind_index_key", "backup_key"):
+        assert name in str(info.value)
+
+
+def test_production_starts_with_real_keys() -> None:
+    keys = {
+        name: SecretStr(f"{name}-k3y-m4t3r14l-0f-3n0ugh-l3ngth-xyz")
+        for name in ("root_key", "blind_index_key", "backup_key", "audit_signing_key", "client_secret")
+    }
+    settings = VaultSettings(
+        environment="production", database_url=SecretStr("postgresql+asyncpg://vault@db/suite"), **keys
+    )
+    assert settings.root_key.get_secret_value().startswith("root_key")
+    assert "k3y" not in repr(settings)
+
+
+def test_unknown_algorithm_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        VaultSettings(environment="test", records_algorithm="des-cbc")
