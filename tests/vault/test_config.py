@@ -17,12 +17,17 @@ def test_production_refuses_development_keys() -> None:
 
 
 def test_production_starts_with_real_keys() -> None:
-    keys = {
-        name: SecretStr(f"{name}-k3y-m4t3r14l-0f-3n0ugh-l3ngth-xyz")
-        for name in ("root_key", "blind_index_key", "backup_key", "audit_signing_key", "client_secret")
-    }
+    def key(name: str) -> SecretStr:
+        return SecretStr(f"{name}-k3y-m4t3r14l-0f-3n0ugh-l3ngth-xyz")
+
     settings = VaultSettings(
-        environment="production", database_url=SecretStr("postgresql+asyncpg://vault@db/suite"), **keys
+        environment="production",
+        database_url=SecretStr("postgresql+asyncpg://vault@db/suite"),
+        root_key=key("root_key"),
+        blind_index_key=key("blind_index_key"),
+        backup_key=key("backup_key"),
+        audit_signing_key=key("audit_signing_key"),
+        client_secret=key("client_secret"),
     )
     assert settings.root_key.get_secret_value().startswith("root_key")
     assert "k3y" not in repr(settings)
