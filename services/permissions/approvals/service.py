@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.permissions import payload_hash
-from services.permissions.checks.store import PolicyStore
+from services.permissions.checks.store import PolicyStore, lock_policy
 from services.permissions.config import ApprovalPolicy, PermissionsSettings
 from services.permissions.errors import (
     AlreadyDecided,
@@ -171,6 +171,9 @@ async def decide(
 ) -> Approval:
     """Record an approval or rejection; completes (and for internal operations applies) it."""
     approval = await get(session, approval_id, for_update=True)
+    internal = executors.get(approval.operation)
+    if internal is not None:
+        await lock_policy(session)
     now = now_utc()
     if effective_state(approval, now) == ApprovalState.expired:
         raise ApprovalExpired(f"approval {approval.id} expired at {approval.expires_at.isoformat()}")
@@ -206,7 +209,6 @@ async def decide(
             "approvals": approvals + (decision == "approve"),
         },
     )
-    internal = executors.get(approval.operation)
     if approval.state == ApprovalState.approved and internal is not None:
         await internal(session, approval, actor)
         approval.state = ApprovalState.executed

@@ -75,6 +75,18 @@ async def record_change(
     return int(version)
 
 
+async def lock_policy(session: AsyncSession) -> None:
+    """Take the policy counter's row lock now, for the rest of the transaction.
+
+    A transaction that will both change the policy and append to the audit
+    chain takes this lock *before* its first audit append, so every such
+    transaction takes the two locks in the same order (no deadlock), and
+    decisions that read the grants (SoD, duplicates) are serialised with the
+    changes that write them.
+    """
+    await session.execute(select(PolicyVersion.version).where(PolicyVersion.id == 1).with_for_update())
+
+
 async def load_model(session: AsyncSession) -> Model:
     permissions = {row.name: row.high_risk for row in (await session.execute(select(Permission))).scalars()}
     roles = list((await session.execute(select(Role))).scalars())

@@ -37,6 +37,7 @@ async def _campaign_out(session: DBSession, campaign_id: uuid.UUID) -> CampaignO
         created_by=campaign.created_by,
         due_at=campaign.due_at,
         counts=counts,
+        closed_at=campaign.closed_at,
         overdue=campaign.closed_at is None and campaign.due_at < now_utc() and counts["pending"] > 0,
     )
 
@@ -62,6 +63,17 @@ async def create_campaign(body: CampaignBody, session: DBSession, principal: Man
         creator=principal.subject,
     )
     return await _campaign_out(session, campaign.id)
+
+
+@staff.post(
+    "/reviews/{campaign_id}/close", response_model=CampaignOut, summary="Close a campaign", dependencies=[StepUp]
+)
+async def close_campaign(
+    campaign_id: uuid.UUID, session: DBSession, store: Store, principal: Manager, revoke_pending: bool = False
+) -> CampaignOut:
+    """Ends the campaign; `revoke_pending=true` revokes every grant its reviewer did not certify."""
+    await service.close_campaign(session, store, campaign_id, actor=principal.subject, revoke_pending=revoke_pending)
+    return await _campaign_out(session, campaign_id)
 
 
 @staff.get("/reviews/overdue", response_model=list[dict[str, Any]], summary="Overdue reviews")

@@ -48,6 +48,7 @@ class CampaignOut(BaseModel):
     created_by: str
     due_at: datetime
     counts: dict[str, int]
+    closed_at: datetime | None = None
     overdue: bool
 
 

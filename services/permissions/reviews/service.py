@@ -134,6 +134,41 @@ async def decide_item(
     return item
 
 
+async def close_campaign(
+    session: AsyncSession, store: PolicyStore, campaign_id: uuid.UUID, *, actor: str, revoke_pending: bool
+) -> tuple[ReviewCampaign, int]:
+    """Close a campaign; with ``revoke_pending`` every grant nobody certified is revoked (no silent renewal)."""
+    campaign = await session.get(ReviewCampaign, campaign_id, with_for_update=True)
+    if campaign is None:
+        raise ReviewNotFound(f"review campaign {campaign_id} does not exist")
+    if campaign.closed_at is not None:
+        raise ReviewClosed("the campaign is already closed")
+    now = now_utc()
+    revoked = 0
+    if revoke_pending:
+        pending = [i for i in await items_of(session, campaign.id, None) if i.decision == ReviewDecision.pending]
+        for item in pending:
+            await revoke_grant(
+                session, store, item.grant_id, actor=actor, reason=f"not certified in review {campaign.id}"
+            )
+            item.decision, item.decided_at, item.comment = (
+                ReviewDecision.revoked,
+                now,
+                "revoked when the campaign closed",
+            )
+            revoked += 1
+    campaign.closed_at = now
+    await session.flush()
+    await audit_log.append(
+        session,
+        actor=actor,
+        action="review.campaign_closed",
+        target=str(campaign.id),
+        detail={"revoked_pending": revoked},
+    )
+    return campaign, revoked
+
+
 async def overdue(session: AsyncSession) -> list[dict[str, Any]]:
     """Open campaigns past their due date with items still pending, per reviewer."""
     rows = (

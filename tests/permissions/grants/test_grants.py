@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 
 from services.permissions.models import audit_log
@@ -184,3 +186,18 @@ async def test_sod_rules_need_role_modify(perms: Perms) -> None:
     assert refused.status_code == 403
     rules = await perms.client.get("/staff/sod-rules", headers=perms.staff(new_subject()))
     assert any(r["role_a"] == "system_admin" and r["role_b"] == "auditor" for r in rules.json())
+
+
+async def test_concurrent_approvals_cannot_combine_exclusive_roles(perms: Perms) -> None:
+    other_admin = await perms.staff_member("admin")
+    subject = new_subject()
+    await perms.train(subject)
+    maker = await perms.request(subject, "teller")
+    checker = await perms.request(subject, "approver")
+    results = await asyncio.gather(
+        perms.approve(maker.json()["id"], perms.admin), perms.approve(checker.json()["id"], other_admin)
+    )
+    assert sorted(r.status_code for r in results) == [200, 409]
+    assert next(r for r in results if r.status_code == 409).json()["code"] == "sod_conflict"
+    roles = [g["role"] for g in (await perms.client.get("/me/grants", headers=perms.staff(subject))).json()]
+    assert len(roles) == 1

@@ -125,3 +125,24 @@ async def test_report_needs_audit_read(perms: Perms) -> None:
     response = await perms.client.get("/staff/reports/over-privilege", headers=perms.staff(new_subject()))
     assert response.status_code == 403
     assert response.json()["code"] == "permission_denied"
+
+
+async def test_closing_revokes_what_nobody_certified(perms: Perms) -> None:
+    manager = await perms.staff_member("manager")
+    subject = await perms.staff_member("teller", "auditor")
+    created = (await campaign(perms, manager, subject)).json()
+    items = (await perms.client.get(f"/staff/reviews/{created['id']}/items", headers=perms.staff(manager))).json()
+    teller = next(i for i in items if i["role"] == "teller")
+    await perms.client.post(
+        f"/staff/reviews/items/{teller['id']}", json={"decision": "certified"}, headers=perms.staff(manager)
+    )
+    closed = await perms.client.post(
+        f"/staff/reviews/{created['id']}/close?revoke_pending=true", headers=perms.staff(perms.admin)
+    )
+    assert closed.status_code == 200
+    assert closed.json()["counts"] == {"pending": 0, "certified": 1, "revoked": 1}
+    assert closed.json()["closed_at"] is not None
+    assert (await perms.check(subject, "funds:read"))["allowed"]
+    assert not (await perms.check(subject, "audit:verify"))["allowed"]
+    again = await perms.client.post(f"/staff/reviews/{created['id']}/close", headers=perms.staff(perms.admin))
+    assert again.json()["code"] == "review_closed"
