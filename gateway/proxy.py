@@ -97,7 +97,7 @@ class AudienceNotAllowed(Forbidden):
 
 
 class RateLimited(TooManyRequests):
-    pass
+    """429 with ``Retry-After`` and the ``RateLimit-*`` headers of the exhausted limit."""
 
 
 class RevocationStateUnknown(ServiceUnavailable):

@@ -48,7 +48,7 @@ class ConnectFailed(Exception):
 
 
 class TimedOut(Exception):
-    pass
+    """The attempt ran past its per-try timeout (or the request's deadline)."""
 
 
 class TransportFailed(Exception):

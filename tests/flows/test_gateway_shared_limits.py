@@ -10,6 +10,7 @@ endpoints are built separately). Skipped when Redis is not reachable at
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -116,11 +117,9 @@ def gateways(upstream: LiveServer) -> Iterator[list[str]]:
 
 async def wait_ready(client: httpx.AsyncClient, url: str) -> None:
     for _ in range(300):
-        try:
+        with contextlib.suppress(httpx.TransportError):
             if (await client.get(f"{url}/healthz")).status_code == 200:
                 return
-        except httpx.TransportError:
-            pass
         await asyncio.sleep(0.05)
     raise AssertionError(f"gateway at {url} did not start")
 

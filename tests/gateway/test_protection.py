@@ -201,3 +201,15 @@ async def test_redis_down_falls_back_to_per_process_limits(stub: Stub) -> None:
         assert codes == [200, 200, 429]  # still limited: never fails open
         metrics = (await gw.client.get("/metrics")).text
         assert "gateway_rate_limit_shared_storage_up 0.0" in metrics
+
+
+async def test_large_responses_stream_and_bodies_are_forwarded(gateway: RunningGateway) -> None:
+    big = await gateway.client.get("/v1/identity/public/big")
+    assert big.status_code == 200
+    assert len(big.content) == 600_000
+    head = await gateway.client.head("/v1/identity/public/items/1")
+    assert head.status_code == 200
+    assert head.content == b""
+    posted = await gateway.client.post("/v1/identity/public/echo?a=1", content=b"x" * 1234)
+    assert posted.json()["body_bytes"] == 1234
+    assert posted.json()["method"] == "POST"

@@ -14,6 +14,7 @@ from gateway.resilience import CircuitBreaker, CircuitOpen, RetryBudget, State
 from gateway.upstream import ConnectFailed, TimedOut, Upstream, UpstreamDown, UpstreamResponse, UpstreamTimeout
 from tests.gateway.conftest import Stub, gateway_settings, running_gateway
 from tests.gateway.stub import StubState, serve, stub_app
+from tests.support.tokens import TestIssuer
 
 
 class ScriptedClient:
@@ -160,3 +161,16 @@ async def test_circuit_opens_on_a_dead_upstream_and_closes_when_it_returns(stub:
                     status = (await gw.client.get("/v1/vault/public/x")).status_code
                 assert status == 200
                 assert state_of(gw.app.state.upstreams["vault"].breaker) is State.closed
+
+
+async def test_the_httpx_upstream_client_behaves_the_same(stub: Stub, issuer: TestIssuer) -> None:
+    urls = dict.fromkeys(SERVICES, stub.url) | {"vault": "http://127.0.0.1:9"}
+    async with running_gateway(gateway_settings(urls, upstream_client="httpx", upstream_retries=0)) as gw:
+        token = issuer.headers(kind="customer")
+        assert (await gw.client.get("/v1/identity/customer/x", headers=token)).status_code == 200
+        posted = await gw.client.post("/v1/identity/public/echo", content=b"y" * 321)
+        assert posted.json()["body_bytes"] == 321
+        assert len((await gw.client.get("/v1/identity/public/big")).content) == 600_000
+        down = await gw.client.get("/v1/vault/public/x")
+        assert down.status_code == 503
+        assert down.json()["code"] == "upstream_unavailable"
