@@ -45,6 +45,11 @@ class KeyVersionInUse(Conflict):
     title = "Data is still wrapped under a version this change would retire"
 
 
+class KeyVersionTooNew(Conflict):
+    code = "key_version_too_new"
+    title = "Other replicas may not have adopted this version yet"
+
+
 class InvalidKeyVersion(BadRequest):
     code = "invalid_key_version"
     title = "Not a valid key version for this key"

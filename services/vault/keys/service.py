@@ -11,6 +11,7 @@ two concurrent rotations cannot both create version n+1.
 from __future__ import annotations
 
 import enum
+import math
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -29,6 +30,7 @@ from services.vault.errors import (
     KeyNotFound,
     KeyVersionInUse,
     KeyVersionRetired,
+    KeyVersionTooNew,
     RootKeyUnavailable,
     StoredIntegrity,
 )
@@ -248,6 +250,19 @@ class KeyStore:
         row = await self._locked_row(session, name)
         if not 1 <= version <= row.current_version:
             raise InvalidKeyVersion(f"the minimum decryption version must be between 1 and {row.current_version}")
+        if version > row.min_decryption_version:
+            created = await session.scalar(
+                select(KeyVersion.created_at).where(KeyVersion.key_ring_id == row.id, KeyVersion.version == version)
+            )
+            age = (datetime.now(UTC) - created).total_seconds() if created else 0.0
+            if age < self.cache_seconds:
+                # Another replica may still write with an older version until its cache
+                # expires; retiring now could strand what it writes.
+                wait = max(1, math.ceil(self.cache_seconds - age))
+                raise KeyVersionTooNew(
+                    f"version {version} is {age:.1f} s old; replicas adopt it within {self.cache_seconds} s",
+                    headers={"Retry-After": str(wait)},
+                )
         if row.purpose == Purpose.records.value:
             left = await self.outstanding(session, row.id, version)
             if left:

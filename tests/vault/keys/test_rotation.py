@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.vault.models import DataKey, KeyVersion
-from tests.vault.conftest import VaultClient
+from tests.support.database import TestDatabases
+from tests.vault.conftest import VaultClient, start_vault
 
 
 async def store(vault: VaultClient, phone: str, key: str | None = None) -> dict[str, Any]:
@@ -176,3 +177,20 @@ async def test_another_replica_sees_a_rotation_after_its_cache_period(vault: Vau
         assert (await replica.get(session, "records")).current_version == 1
         now[0] = 2.5
         assert (await replica.get(session, "records")).current_version == 2
+
+
+async def test_a_version_is_retired_only_after_every_replica_can_know_it(test_databases: TestDatabases) -> None:
+    url = await test_databases.clone("vault_test")
+    async for vault in start_vault(url, key_cache_seconds=30.0):
+        custodian = vault.staff("vault:key_rotate")
+        await store(vault, "13811111111")
+        await vault.http.post("/staff/keys/records/rotate", headers=custodian)
+        job = (await vault.http.post("/staff/keys/records/rewrap", headers=custodian)).json()
+        await vault.app.state.rewrap_worker.drain()
+        assert (await vault.http.get(f"/staff/keys/records/rewrap-jobs/{job['id']}", headers=custodian)).json()[
+            "state"
+        ] == "done"
+        early = await vault.http.patch("/staff/keys/records", json={"min_decryption_version": 2}, headers=custodian)
+        assert early.status_code == 409
+        assert early.json()["code"] == "key_version_too_new"
+        assert 1 <= int(early.headers["retry-after"]) <= 30
