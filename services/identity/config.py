@@ -37,9 +37,11 @@ class IdentitySettings(ServiceSettings):
     # --- passwords --------------------------------------------------------
     argon2_memory_kib: int = Field(default=19_456, ge=19_456, description="argon2id memory cost (OWASP: 19 MiB).")
     argon2_time_cost: int = Field(default=2, ge=2, description="argon2id iterations.")
-    argon2_parallelism: int = Field(default=1, ge=1, le=16)
-    password_min_length: int = Field(default=10, ge=8, le=128)
-    password_max_length: int = Field(default=128, ge=16, le=1024)
+    argon2_parallelism: int = Field(default=1, ge=1, le=16, description="argon2id lanes (threads) per hash.")
+    password_min_length: int = Field(default=10, ge=8, le=128, description="Shortest password accepted.")
+    password_max_length: int = Field(
+        default=128, ge=16, le=1024, description="Longest password accepted (bounds the hashing work)."
+    )
     password_require_classes: tuple[str, ...] = Field(
         default=("upper", "lower", "digit", "special"),
         description="Character classes a password must contain (upper, lower, digit, special).",
@@ -55,8 +57,10 @@ class IdentitySettings(ServiceSettings):
         default=3, ge=1, description="Consecutive failures allowed; the next one locks the account."
     )
     lockout_base_seconds: int = Field(default=900, ge=1, description="First lock duration; doubles per lockout.")
-    lockout_max_seconds: int = Field(default=86_400, ge=1)
-    login_challenge_ttl_seconds: int = Field(default=300, ge=30, le=1800)
+    lockout_max_seconds: int = Field(default=86_400, ge=1, description="Longest lock duration.")
+    login_challenge_ttl_seconds: int = Field(
+        default=300, ge=30, le=1800, description="How long a password-checked login waits for its second factor."
+    )
     login_log_retention_days: int = Field(default=180, ge=90, description="Login log retention (at least 90 days).")
     trust_forwarded_for: bool = Field(
         default=True, description="Take the client IP from the gateway's X-Forwarded-For (last hop)."
@@ -64,20 +68,30 @@ class IdentitySettings(ServiceSettings):
     odd_hours_utc: tuple[int, int] = Field(
         default=(17, 22), description="UTC hours [start, end) counted as odd (01:00-06:00 China time)."
     )
-    impossible_travel_kmh: float = Field(default=900.0, gt=0)
-    recent_failures_window_minutes: int = Field(default=60, ge=1)
-    recent_failures_threshold: int = Field(default=3, ge=1)
+    impossible_travel_kmh: float = Field(
+        default=900.0, gt=0, description="Speed between two logins' places above which travel is impossible."
+    )
+    recent_failures_window_minutes: int = Field(default=60, ge=1, description="Window of the recent-failures signal.")
+    recent_failures_threshold: int = Field(
+        default=3, ge=1, description="Failures in the window that raise the recent-failures signal."
+    )
 
     # --- risk -------------------------------------------------------------
     risk_scoring_enabled: bool = Field(
         default=True, description="Ask risk to score logins; when it cannot answer the login is challenged."
     )
-    risk_score_path: str = "/v1/risk/internal/logins/score"
-    risk_timeout_seconds: float = Field(default=1.5, gt=0, le=10)
+    risk_score_path: str = Field(
+        default="/v1/risk/internal/logins/score", description="Risk's login-scoring endpoint (through the gateway)."
+    )
+    risk_timeout_seconds: float = Field(
+        default=1.5, gt=0, le=10, description="How long a login waits for risk before failing closed."
+    )
 
     # --- tokens -----------------------------------------------------------
-    access_token_ttl_seconds: int = Field(default=600, ge=300, le=900)
-    service_token_ttl_seconds: int = Field(default=900, ge=300, le=3600)
+    access_token_ttl_seconds: int = Field(default=600, ge=300, le=900, description="Access token lifetime (5-15 min).")
+    service_token_ttl_seconds: int = Field(
+        default=900, ge=300, le=3600, description="Lifetime of client-credentials tokens."
+    )
     refresh_token_ttl_seconds: int = Field(default=86_400 * 7, ge=600, description="Idle lifetime of a refresh token.")
     session_absolute_ttl_seconds: int = Field(default=86_400 * 30, ge=3600, description="Absolute session lifetime.")
     signing_key_overlap_seconds: int = Field(
@@ -86,19 +100,21 @@ class IdentitySettings(ServiceSettings):
     key_cache_seconds: float = Field(default=10.0, ge=0, le=300, description="How often replicas reload the keys.")
 
     # --- second factors ---------------------------------------------------
-    totp_issuer: str = "Bank Suite"
-    otp_ttl_seconds: int = Field(default=300, ge=60, le=900)
-    otp_max_attempts: int = Field(default=5, ge=1, le=10)
-    otp_length: int = Field(default=6, ge=6, le=10)
-    recovery_code_count: int = Field(default=10, ge=5, le=20)
+    totp_issuer: str = Field(default="Bank Suite", description="Issuer shown by authenticator apps.")
+    otp_ttl_seconds: int = Field(default=300, ge=60, le=900, description="Lifetime of an SMS/email code.")
+    otp_max_attempts: int = Field(default=5, ge=1, le=10, description="Wrong tries that burn an SMS/email code.")
+    otp_length: int = Field(default=6, ge=6, le=10, description="Digits of an SMS/email code.")
+    recovery_code_count: int = Field(default=10, ge=5, le=20, description="Recovery codes issued at a time.")
     step_up_ttl_seconds: int = Field(default=300, ge=60, le=900, description="How long a step-up stays usable.")
-    webauthn_rp_id: str = "localhost"
-    webauthn_rp_name: str = "Bank Suite"
-    webauthn_origins: tuple[str, ...] = ("http://localhost:8000",)
+    webauthn_rp_id: str = Field(default="localhost", description="WebAuthn relying-party id (the banking domain).")
+    webauthn_rp_name: str = Field(default="Bank Suite", description="Relying-party name shown by authenticators.")
+    webauthn_origins: tuple[str, ...] = Field(
+        default=("http://localhost:8000",), description="Origins (web app, app associations) WebAuthn accepts."
+    )
 
     # --- notifications ----------------------------------------------------
     notification_webhook_url: str | None = Field(
         default=None,
         description="Webhook of the SMS/email provider; unset keeps notifications in the development sink.",
     )
-    notification_poll_seconds: float = Field(default=1.0, gt=0)
+    notification_poll_seconds: float = Field(default=1.0, gt=0, description="Delivery loop period when idle.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import uuid
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -15,8 +16,12 @@ DEV_SECRET = "dev-insecure-service-client-secret"
 PASSWORD = "Quiet-Harbour-7-Lantern!"
 
 
-def national_id(birth: str = "19900307") -> str:
-    body = f"110105{birth}{random.randint(100, 999)}"
+def national_id(birth: str | None = None) -> str:
+    """A valid mainland ID; random birth date and sequence keep collisions between tests negligible."""
+    if birth is None:
+        day = date(1950, 1, 1) + timedelta(days=random.randint(0, 20_000))
+        birth = f"{day:%Y%m%d}"
+    body = f"{random.choice(('110105', '310104', '440305'))}{birth}{random.randint(0, 999):03d}"
     return body + iso7064_mod11_2_check(body)
 
 

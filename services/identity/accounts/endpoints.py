@@ -10,6 +10,8 @@ from services.identity.accounts import service
 from services.identity.accounts.schemas import (
     AccountView,
     CloseRequest,
+    ContactChange,
+    ContactVerify,
     RegistrationRequest,
     RegistrationResponse,
     VerifyContactRequest,
@@ -19,6 +21,7 @@ from services.identity.deps import SignedIn, keep_failures, session_id, subject_
 from services.identity.errors import InvalidCode
 from services.identity.mfa import service as mfa
 from services.identity.models import Account, CustomerProfile, audit_log
+from services.identity.notifications.service import send as send_notification
 from services.identity.runtime import Rt
 
 public = APIRouter(prefix="/public", tags=["registration"])
@@ -120,3 +123,46 @@ async def close_my_account(
     await mfa.consume_step_up(session, account.id, session_id(signed_in), "account.close")
     await service.close(session, account, actor=str(account.id), actor_kind="customer", reason=body.reason)
     return account_view(account)
+
+
+@customer.post("/contacts", response_model=VerifyContactResponse)
+async def change_contact(
+    body: ContactChange, principal: Customer, signed_in: SignedIn, session: DBSession, runtime: Rt
+) -> VerifyContactResponse:
+    """Change the phone or email: needs a step-up for `contact.change`. The old contact is told, the new one
+    gets a code and counts as unverified until `POST /customer/contacts/verify` (an unverified phone blocks
+    the next login)."""
+    account = await service.get_account(session, subject_id(principal), for_update=True)
+    await mfa.consume_step_up(session, account.id, session_id(signed_in), "contact.change")
+    old = await service.contact_of(session, runtime.keyring, account, body.channel)
+    await service.change_contact(session, runtime, account, body.channel, body.value)
+    if old:
+        await send_notification(
+            session,
+            runtime.keyring,
+            account_id=account.id,
+            channel=body.channel,
+            template="alert.contact_changed",
+            recipient=old,
+            body="The contact details of your Bank Suite account were changed. If this was not you, contact the bank.",
+        )
+    await mfa.send_code(session, runtime, account, purpose=f"verify:{body.channel}", channel=body.channel)
+    await audit_log.append(
+        session,
+        actor=principal.subject,
+        actor_kind="customer",
+        action="account.contact_changed",
+        target=principal.subject,
+        detail={"channel": body.channel},
+    )
+    return VerifyContactResponse(channel=body.channel, verified=False)
+
+
+@customer.post("/contacts/verify", response_model=VerifyContactResponse)
+async def verify_changed_contact(
+    body: ContactVerify, principal: Customer, _: SignedIn, session: DBSession, runtime: Rt
+) -> VerifyContactResponse:
+    """Confirm a changed phone or email with the code sent to it."""
+    return await verify_contact(
+        VerifyContactRequest(account_id=subject_id(principal), channel=body.channel, code=body.code), session, runtime
+    )

@@ -99,3 +99,17 @@ class CloseRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "customer request"}]})
 
     reason: str = Field(min_length=1, max_length=200)
+
+
+class ContactChange(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"channel": "sms", "value": "13900139000"}]})
+
+    channel: Literal["sms", "email"]
+    value: str = Field(min_length=3, max_length=254)
+
+
+class ContactVerify(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"channel": "sms", "code": "482913"}]})
+
+    channel: Literal["sms", "email"]
+    code: str = Field(min_length=4, max_length=12)

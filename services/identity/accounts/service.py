@@ -307,3 +307,29 @@ async def unlock(session: AsyncSession, account: Account, *, actor: str, reason:
     await audit_log.append(
         session, actor=actor, action="account.unlocked", target=str(account.id), detail={"reason": reason}
     )
+
+
+async def change_contact(
+    session: AsyncSession, runtime: Runtime, account: Account, channel: str, value: str
+) -> CustomerProfile:
+    """Replace the phone (``sms``) or email; the new one must be verified again (a code is sent to it)."""
+    keyring = runtime.keyring
+    normalised = normalise_phone(value) if channel == "sms" else normalise_email(value)
+    if normalised is None:
+        raise InvalidContact("the phone number or email address is not valid")
+    profile = await session.get(CustomerProfile, account.id, with_for_update=True)
+    if profile is None:
+        raise AccountNotFound()
+    kind, field = ("phone", "phone") if channel == "sms" else ("email", "email")
+    index = keyring.index(kind, normalised)
+    encrypted = keyring.pii.encrypt_text(normalised, pii_context(account.id, field))
+    try:
+        async with session.begin_nested():
+            if channel == "sms":
+                account.phone_index, profile.phone_enc, profile.phone_verified_at = index, encrypted, None
+            else:
+                account.email_index, profile.email_enc, profile.email_verified_at = index, encrypted, None
+            await session.flush()
+    except IntegrityError as exc:
+        raise AlreadyRegistered("that contact belongs to another account") from exc
+    return profile
