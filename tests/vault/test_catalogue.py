@@ -124,3 +124,16 @@ def test_invalid_values_are_refused_without_echoing_them(name: str, value: str) 
         prepare(name, value)
     if value.strip():
         assert value not in str(info.value)
+
+
+@given(st.sampled_from(sorted(FIELD_TYPES)), st.text(max_size=80))
+def test_any_input_is_either_refused_cleanly_or_masked(name: str, value: str) -> None:
+    """Fuzz: arbitrary text never raises anything but InvalidFieldValue, and a mask never fails."""
+    try:
+        spec, normalised = prepare(name, value)
+    except InvalidFieldValue:
+        return
+    masked = spec.mask(normalised)
+    assert masked
+    if len(normalised) >= 8 and name not in ("address", "login_location", "device_id"):
+        assert masked != normalised
