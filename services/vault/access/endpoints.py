@@ -30,7 +30,14 @@ customer_router = APIRouter(prefix="/customer/access-log", tags=["access log"])
 Auditor = Annotated[Principal, Depends(RequirePermission(PERM_AUDIT))]
 Verifier = Annotated[Principal, Depends(RequirePermission(PERM_VERIFY))]
 
-ACCESS_ACTIONS = ("vault.read", "vault.decrypt", "vault.lookup", "vault.integrity_failure", "vault.transit.decrypt")
+ACCESS_ACTIONS = (
+    "vault.read",
+    "vault.decrypt",
+    "vault.lookup",
+    "vault.integrity_failure",
+    "vault.transit.decrypt",
+    "vault.transit.rewrap",
+)
 
 
 @staff_router.get("", response_model=AccessPage)
