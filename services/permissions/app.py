@@ -15,7 +15,12 @@ from services.permissions.checks import endpoints as checks
 from services.permissions.checks.store import LocalChecker, PolicyStore
 from services.permissions.config import PermissionsSettings
 from services.permissions.grants import endpoints as grants
-from services.permissions.grants.service import GRANT_OPERATION, grant_applier
+from services.permissions.grants.service import (
+    GRANT_OPERATION,
+    ROLE_CHANGE_OPERATION,
+    grant_applier,
+    role_change_applier,
+)
 from services.permissions.models import Base, audit_log, outbox
 from services.permissions.reviews import endpoints as reviews
 from services.permissions.subjects import endpoints as subjects
@@ -36,6 +41,7 @@ def create(settings: PermissionsSettings | None = None) -> FastAPI:
         app.state.internal_executors = {
             GRANT_OPERATION: grant_applier(settings, store),
             LIFT_OPERATION: lift_applier(store),
+            ROLE_CHANGE_OPERATION: role_change_applier(store),
         }
         app.state.token_verifier = CachingVerifier(app.state.token_verifier)
         upkeep = asyncio.create_task(store.run(settings.usage_flush_seconds), name="permissions-index")

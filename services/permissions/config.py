@@ -41,6 +41,12 @@ def default_policies() -> dict[str, ApprovalPolicy]:
             executors=("permissions",),
             description="Grant of a role to a staff member (applied by permissions itself).",
         ),
+        "role.change": ApprovalPolicy(
+            approver_permission="role:modify",
+            ttl_seconds=7 * 86_400,
+            executors=("permissions",),
+            description="Creating or changing a custom role (applied by permissions itself).",
+        ),
         "subject.lift_suspension": ApprovalPolicy(
             approver_permission="suspension:lift",
             ttl_seconds=3 * 86_400,

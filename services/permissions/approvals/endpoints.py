@@ -31,7 +31,7 @@ staff = APIRouter(prefix="/staff/approvals", tags=["approvals"])
 internal = APIRouter(prefix="/internal", tags=["approvals"])
 
 #: Operations permissions applies itself; they are requested through their own endpoints.
-INTERNAL_OPERATIONS = ("role.grant", "subject.lift_suspension")
+INTERNAL_OPERATIONS = ("role.grant", "role.change", "subject.lift_suspension")
 
 
 async def _detail(session: DBSession, approval: Approval) -> ApprovalOut:

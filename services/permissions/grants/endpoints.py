@@ -21,6 +21,7 @@ from services.permissions.grants.schemas import (
     GrantRequestBody,
     PermissionOut,
     RevokeBody,
+    RoleChangeBody,
     RoleOut,
     SodRuleBody,
     SodRuleOut,
@@ -113,6 +114,30 @@ async def request_grant(
             error=exc,
         )
         raise
+    return ApprovalOut.of(approval, approval.state)
+
+
+@staff.post(
+    "/role-changes",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApprovalOut,
+    summary="Propose a custom role or a change to one",
+    dependencies=[StepUp],
+)
+async def request_role_change(
+    body: RoleChangeBody, session: DBSession, settings: Settings, store: Store, principal: StaffUser
+) -> ApprovalOut:
+    """Needs `role:modify`; becomes an approval of `role.change` that another holder of `role:modify`
+    approves, and the role is written when approved (every process reloads its model). Shipped roles
+    change only through migrations."""
+    approval = await service.request_role_change(
+        session,
+        settings,
+        store,
+        requester=principal.subject,
+        payload=body.model_dump(exclude={"justification"}),
+        justification=body.justification,
+    )
     return ApprovalOut.of(approval, approval.state)
 
 

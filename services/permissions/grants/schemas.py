@@ -107,3 +107,32 @@ class SodRuleOut(BaseModel):
     role_a: str
     role_b: str
     reason: str
+
+
+class RoleChangeBody(BaseModel):
+    """A custom role, whole: creating it, or replacing its definition."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "branch_supervisor",
+                    "description": "Supervises a branch counter team",
+                    "parent": "teller",
+                    "high_risk": False,
+                    "allows": ["account:freeze"],
+                    "denies": [],
+                    "justification": "new branch organisation",
+                }
+            ]
+        },
+    )
+
+    name: str = Field(min_length=2, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+    description: str = Field(default="", max_length=500)
+    parent: str | None = Field(default=None, max_length=64)
+    high_risk: bool = False
+    allows: list[str] = Field(default_factory=list, max_length=200)
+    denies: list[str] = Field(default_factory=list, max_length=200)
+    justification: str = Field(default="", max_length=2000)

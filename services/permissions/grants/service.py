@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -35,8 +35,11 @@ from services.permissions.errors import (
 )
 from services.permissions.models import (
     Approval,
+    Effect,
     Grant,
+    Permission,
     Role,
+    RolePermission,
     SodRule,
     SubjectState,
     SubjectStatus,
@@ -45,6 +48,7 @@ from services.permissions.models import (
 )
 
 GRANT_OPERATION = "role.grant"
+ROLE_CHANGE_OPERATION = "role.change"
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,3 +296,91 @@ async def list_grants(session: AsyncSession, subject: str | None, include_inacti
     if subject is not None:
         query = query.where(Grant.subject == subject)
     return [(g, n) for g, n in (await session.execute(query.limit(1000))).tuples()]
+
+
+async def _validate_role_change(session: AsyncSession, payload: dict[str, Any]) -> Role | None:
+    """Check a custom role definition; returns the existing role it replaces, if any."""
+    name = payload["name"]
+    existing = (await session.execute(select(Role).where(Role.name == name))).scalar_one_or_none()
+    if existing is not None and existing.builtin:
+        raise InvalidPayload(f"{name} is a shipped role: it changes through a migration, not at run time")
+    known = set((await session.execute(select(Permission.name))).scalars())
+    unknown = sorted((set(payload["allows"]) | set(payload["denies"])) - known)
+    if unknown:
+        raise InvalidPayload(f"unknown permission(s): {', '.join(unknown)}")
+    if set(payload["allows"]) & set(payload["denies"]):
+        raise InvalidPayload("a permission cannot be both allowed and denied by one role")
+    parent = payload.get("parent")
+    if parent is not None:
+        graph = await role_graph(session)
+        parent_role = graph.by_name.get(parent)
+        if parent_role is None:
+            raise UnknownRole(f"no role named {parent!r}", role=parent)
+        if existing is not None and existing.id in graph.lineage[parent_role.id]:
+            raise InvalidPayload(f"{parent} inherits from {name}: that would be a cycle")
+    return existing
+
+
+async def request_role_change(
+    session: AsyncSession,
+    settings: PermissionsSettings,
+    store: PolicyStore,
+    *,
+    requester: str,
+    payload: dict[str, Any],
+    justification: str,
+) -> Approval:
+    decision = await store.check(requester, "role:modify")
+    if not decision.allowed:
+        raise NotEntitled(f"changing roles needs role:modify: {decision.reason}")
+    await _validate_role_change(session, payload)
+    return await approvals.create(
+        session,
+        settings,
+        operation=ROLE_CHANGE_OPERATION,
+        payload=payload,
+        requested_by=requester,
+        comment=justification,
+    )
+
+
+def role_change_applier(store: PolicyStore) -> approvals.InternalExecutor:
+    async def apply(session: AsyncSession, approval: Approval, approver: str) -> None:
+        payload = approval.payload
+        try:
+            role = await _validate_role_change(session, payload)
+            allows, denies = list(payload["allows"]), list(payload["denies"])
+        except (KeyError, TypeError) as exc:
+            raise InvalidPayload("the role change's payload is malformed") from exc
+        parent = payload.get("parent")
+        parent_id = (await role_by_name(session, parent)).id if parent else None
+        if role is None:
+            role = Role(id=uuid.uuid4(), name=payload["name"], builtin=False)
+            session.add(role)
+        role.description = payload.get("description", "")
+        role.parent_id = parent_id
+        role.high_risk = bool(payload.get("high_risk", False))
+        await session.flush()
+        await session.execute(delete(RolePermission).where(RolePermission.role_id == role.id))
+        session.add_all(
+            [RolePermission(role_id=role.id, permission=p, effect=Effect.allow) for p in allows]
+            + [RolePermission(role_id=role.id, permission=p, effect=Effect.deny) for p in denies]
+        )
+        await session.flush()
+        await record_change(session, ChangeKind.model, None, store)
+        await audit_log.append(
+            session,
+            actor=approver,
+            action="role.changed",
+            target=role.name,
+            detail={
+                "approval_id": str(approval.id),
+                "requested_by": approval.requested_by,
+                "parent": parent,
+                "allows": sorted(allows),
+                "denies": sorted(denies),
+                "high_risk": role.high_risk,
+            },
+        )
+
+    return apply
