@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.auth import Principal, ServiceCaller
 from kit.db import DBSession
 from kit.errors import SuiteError
-from services.vault.crypto.aead import Algorithm
+from services.vault.crypto.aead import Aead, Algorithm
 from services.vault.errors import InvalidField
 from services.vault.keys.service import LoadedRing
 from services.vault.models import audit_log
@@ -30,6 +30,8 @@ from services.vault.transit.schemas import (
     CiphertextBatch,
     CiphertextItem,
     CiphertextList,
+    DataKey,
+    DataKeyRequest,
     DecryptRequest,
     EncryptBatch,
     EncryptItem,
@@ -207,3 +209,24 @@ async def rewrap_batch(
     results, versions = _rewrap_all(ring, body.items)
     await _log(session, caller=caller, action="vault.transit.rewrap", name=name, versions=versions, count=len(results))
     return fast_json({"results": results})
+
+
+@router.post("/{name}/datakey", response_model=DataKey)
+async def datakey(
+    body: DataKeyRequest, session: DBSession, vault: VaultDep, caller: ServiceCaller, name: str = KeyName
+) -> DataKey:
+    """A fresh data key for the caller's own envelope encryption (large blobs, files).
+
+    Answers the key in clear (unless `include_plaintext` is false) and wrapped
+    by this transit key; the caller encrypts locally, keeps only the wrapped
+    key, and asks `.../decrypt` for it when it needs it again.
+    """
+    ring = await _ring(session, vault, name, caller, create=True, algorithm=body.algorithm)
+    _, material = Aead.generate(body.algorithm)
+    wrapped = service.encrypt(ring, material, service.b64(body.context, "context"))
+    return DataKey(
+        plaintext=base64.b64encode(material).decode() if body.include_plaintext else None,
+        ciphertext=wrapped,
+        key_version=ring.current_version,
+        algorithm=body.algorithm,
+    )

@@ -88,3 +88,28 @@ class CiphertextList(BaseModel):
 
 class PlaintextList(BaseModel):
     results: list[Plaintext]
+
+
+class DataKeyRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"algorithm": "aes-256-gcm", "context": "ZmlsZTo0Mg==", "include_plaintext": True}]
+        },
+    )
+
+    algorithm: Algorithm = Field(
+        default=Algorithm.aes_256_gcm,
+        description="Algorithm of the data key (and of the transit key if this call creates it).",
+    )
+    context: Context64 = Field(default="", description="Base64 associated data bound to the wrapped key.")
+    include_plaintext: bool = Field(
+        default=True, description="False returns only the wrapped key (to be unwrapped later with decrypt)."
+    )
+
+
+class DataKey(BaseModel):
+    plaintext: str | None = Field(description="Base64 of the new data key (use it, then forget it).")
+    ciphertext: str = Field(description="The data key wrapped by this transit key: keep it next to the data.")
+    key_version: int
+    algorithm: Algorithm

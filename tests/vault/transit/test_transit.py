@@ -186,3 +186,29 @@ async def test_sm4_transit_key_and_decrypts_are_logged(vault: VaultClient) -> No
     )
     (entry,) = log.json()["entries"]
     assert (entry["actor"], entry["target"], entry["detail"]["count"]) == ("identity", "sm4-key", 1)
+
+
+async def test_datakey_for_envelope_encryption_by_the_caller(vault: VaultClient) -> None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    response = await vault.http.post(
+        "/internal/transit/keys/files/datakey", json={"context": b64(b"file:42")}, headers=vault.service("identity")
+    )
+    assert response.status_code == 200, response.text
+    key = base64.b64decode(response.json()["plaintext"])
+    assert len(key) == 32
+    sealed = AESGCM(key).encrypt(b"\x00" * 12, b"a large blob", None)
+    unwrapped = await vault.http.post(
+        "/internal/transit/keys/files/decrypt",
+        json={"ciphertext": response.json()["ciphertext"], "context": b64(b"file:42")},
+        headers=vault.service("identity"),
+    )
+    again = base64.b64decode(unwrapped.json()["plaintext"])
+    assert AESGCM(again).decrypt(b"\x00" * 12, sealed, None) == b"a large blob"
+    wrapped_only = await vault.http.post(
+        "/internal/transit/keys/files/datakey",
+        json={"include_plaintext": False, "algorithm": "sm4-gcm"},
+        headers=vault.service("identity"),
+    )
+    assert wrapped_only.json()["plaintext"] is None
+    assert wrapped_only.json()["ciphertext"].startswith("vault:v1:")
