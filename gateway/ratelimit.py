@@ -2,8 +2,9 @@
 
 Fixed windows that start at the first hit (``limits``' fixed-window strategy:
 one atomic ``INCR`` per limit, so several gateway processes sharing a Redis
-count together). Storage is in memory by default (per process) or Redis when
-``GATEWAY_RATE_LIMIT_STORAGE=async+redis://host:port/db``.
+count together); limits are parsed and keyed by ``limits``. Storage is in
+memory by default (per process, :class:`LocalCounters`) or Redis through
+``limits``' storage when ``GATEWAY_RATE_LIMIT_STORAGE=async+redis://host:port/db``.
 
 When the shared storage fails (Redis down or slower than its 250 ms socket
 timeout), the gateway keeps limiting with per-process memory counters and
@@ -21,9 +22,10 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, cast
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import Storage
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 from prometheus_client import Counter, Gauge
@@ -70,15 +72,51 @@ class Decision:
         return headers
 
 
+class CounterStorage(Protocol):
+    async def incr(self, key: str, expiry: int, amount: int = 1) -> int: ...
+
+    async def get_expiry(self, key: str) -> float: ...
+
+
+class LocalCounters:
+    """Fixed-window counters in process memory, O(1) per increment.
+
+    ``limits``' async memory storage schedules a sweep of every key on every
+    increment (O(clients) per request); here expired windows are swept once a
+    second instead. Same semantics: a window starts at its first hit.
+    """
+
+    def __init__(self) -> None:
+        self._windows: dict[str, list[float]] = {}
+        self._next_sweep = 0.0
+
+    async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        now = time.time()
+        window = self._windows.get(key)
+        if window is None or window[1] <= now:
+            window = [0.0, now + expiry]
+            self._windows[key] = window
+        window[0] += amount
+        if now >= self._next_sweep:
+            self._next_sweep = now + 1.0
+            for stale in [k for k, (_, ends) in self._windows.items() if ends <= now]:
+                del self._windows[stale]
+        return int(window[0])
+
+    async def get_expiry(self, key: str) -> float:
+        window = self._windows.get(key)
+        return window[1] if window is not None else time.time()
+
+
 class RateLimiter:
     def __init__(self, settings: GatewaySettings) -> None:
         self.prefix = settings.rate_limit_key_prefix
         self.ip = Limit("ip", parse(settings.rate_limit_ip))
         self.subject = Limit("subject", parse(settings.rate_limit_subject))
         self.classes = {name: Limit(name, parse(value)) for name, value in settings.rate_limit_classes.items()}
-        self.fallback = MemoryStorage()
+        self.fallback = LocalCounters()
         uri = settings.rate_limit_storage
-        self.shared: Storage | None = None
+        self.shared: CounterStorage | None = None
         if not uri.startswith(("memory://", "async+memory://")):
             storage = storage_from_string(
                 uri if uri.startswith("async+") else f"async+{uri}",
@@ -88,17 +126,17 @@ class RateLimiter:
                 socket_connect_timeout=0.25,
             )
             assert isinstance(storage, Storage)
-            self.shared = storage
+            self.shared = cast(CounterStorage, storage)
         self.retry_seconds = settings.rate_limit_storage_retry_seconds
         self._shared_down_until = 0.0
         SHARED_STORAGE_UP.set(1)
 
-    def _storage(self) -> Storage:
+    def _storage(self) -> CounterStorage:
         if self.shared is not None and time.monotonic() >= self._shared_down_until:
             return self.shared
         return self.fallback
 
-    async def _count(self, storage: Storage, checks: Sequence[tuple[Limit, str]]) -> list[int]:
+    async def _count(self, storage: CounterStorage, checks: Sequence[tuple[Limit, str]]) -> list[int]:
         keys = [limit.item.key_for(self.prefix, limit.name, who) for limit, who in checks]
         if len(keys) == 1:
             return [await storage.incr(keys[0], checks[0][0].item.get_expiry())]
