@@ -78,6 +78,8 @@ class Flow:
         )
 
     async def grant(self, subject: str, role: str, **extra: Any) -> None:
+        """Requested by the subject, approved by the admin; trains the subject first."""
+        await self.train(subject)
         requested = await self.request(subject, role, **extra)
         assert requested.status_code == 201, requested.text
         approved = await self.approve(requested.json()["id"], self.admin)
@@ -125,6 +127,7 @@ async def test_without_a_token_nothing_passes_the_gateway(flow: Flow) -> None:
 
 async def test_grant_by_a_second_person_then_a_check_with_its_reason(flow: Flow) -> None:
     teller = str(uuid.uuid4())
+    await flow.train(teller)
     requested = await flow.request(teller, "teller", justification="new at branch 0101")
     assert requested.status_code == 201
     assert requested.json()["state"] == "pending"
@@ -155,7 +158,6 @@ async def test_self_approval_is_refused(flow: Flow) -> None:
 async def test_sod_conflicting_grant_is_refused(flow: Flow) -> None:
     subject = str(uuid.uuid4())
     await flow.grant(subject, "auditor")
-    await flow.train(subject)
     refused = await flow.request(subject, "system_admin")
     assert refused.status_code == 409
     assert refused.json()["code"] == "sod_conflict"
@@ -174,8 +176,10 @@ async def test_high_risk_role_without_training_is_refused(flow: Flow) -> None:
 
 async def test_grant_expires(flow: Flow) -> None:
     subject = str(uuid.uuid4())
+    await flow.train(subject)
     expiry = datetime.now(UTC) + timedelta(seconds=2)
-    await flow.grant(subject, "customer_manager", expires_at=expiry.isoformat())
+    requested = await flow.request(subject, "customer_manager", expires_at=expiry.isoformat())
+    assert (await flow.approve(requested.json()["id"], flow.admin)).json()["state"] == "executed"
     assert (await flow.check(subject, "account:modify"))["allowed"]
     await asyncio.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds()) + 0.05)
     after = await flow.check(subject, "account:modify")
@@ -186,7 +190,6 @@ async def test_grant_expires(flow: Flow) -> None:
 async def test_approval_executes_once_and_never_twice(flow: Flow) -> None:
     maker, checker = str(uuid.uuid4()), str(uuid.uuid4())
     await flow.grant(maker, "customer_manager")
-    await flow.train(checker)
     await flow.grant(checker, "compliance_officer")
     payload = {"account_id": str(uuid.uuid4()), "reason": "verified in branch"}
     created = await flow.client.post(
@@ -216,7 +219,6 @@ async def test_approval_executes_once_and_never_twice(flow: Flow) -> None:
 async def test_kit_client_sees_a_suspension_within_the_stated_bound(flow: Flow) -> None:
     """A service's cached decision lasts at most permission_cache_seconds; permissions itself is immediate."""
     subject = str(uuid.uuid4())
-    await flow.train(subject)
     await flow.grant(subject, "risk_analyst")
     token = flow.issuer.mint(subject="vault", kind="service")
 

@@ -90,7 +90,8 @@ class Model:
                 denies.update(dict.fromkeys(declared_deny[ancestor], ancestor))
             views[name] = RoleView(
                 name=name,
-                high_risk=any(flags[a] for a in lineage),
+                # Flagged, or giving any high-risk permission (training follows the power, not the label).
+                high_risk=any(flags[a] for a in lineage) or any(permissions.get(p, False) for p in allows),
                 lineage=lineage,
                 allows=allows,
                 denies=denies,

@@ -57,10 +57,12 @@ class RoleGraph:
 
     by_name: dict[str, Role]
     lineage: dict[uuid.UUID, tuple[uuid.UUID, ...]]
+    #: Roles flagged high-risk or allowing a high-risk permission themselves.
+    risky: frozenset[uuid.UUID]
 
     def high_risk(self, role: Role) -> bool:
-        by_id = {r.id: r for r in self.by_name.values()}
-        return any(by_id[rid].high_risk for rid in self.lineage[role.id])
+        """High-risk if it or a role it inherits is flagged or gives a high-risk permission."""
+        return any(rid in self.risky for rid in self.lineage[role.id])
 
     def name_of(self, role_id: uuid.UUID) -> str:
         for role in self.by_name.values():
@@ -80,7 +82,17 @@ async def role_graph(session: AsyncSession) -> RoleGraph:
             chain.append(parent)
             parent = parents.get(parent)
         lineage[role.id] = tuple(chain)
-    return RoleGraph({r.name: r for r in roles}, lineage)
+    risky = {r.id for r in roles if r.high_risk}
+    risky.update(
+        (
+            await session.execute(
+                select(RolePermission.role_id)
+                .join(Permission, Permission.name == RolePermission.permission)
+                .where(RolePermission.effect == Effect.allow, Permission.high_risk.is_(True))
+            )
+        ).scalars()
+    )
+    return RoleGraph({r.name: r for r in roles}, lineage, frozenset(risky))
 
 
 async def role_by_name(session: AsyncSession, name: str) -> Role:

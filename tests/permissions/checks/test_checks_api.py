@@ -88,8 +88,10 @@ async def test_revocation_applies_to_the_next_check(perms: Perms) -> None:
 
 async def test_expired_grant_stops_working(perms: Perms) -> None:
     subject = new_subject()
+    await perms.train(subject)
     expiry = datetime.now(UTC) + timedelta(seconds=1.5)
-    await perms.grant(subject, "teller", expires_at=expiry.isoformat())
+    requested = await perms.request(subject, "teller", expires_at=expiry.isoformat())
+    assert (await perms.approve(requested.json()["id"], perms.admin)).json()["state"] == "executed"
     assert (await perms.check(subject, "funds:read"))["allowed"]
     await asyncio.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds()) + 0.05)
     after = await perms.check(subject, "funds:read")
@@ -160,3 +162,27 @@ async def test_me_lists_own_grants(perms: Perms) -> None:
     subject = await perms.staff_member("auditor")
     response = await perms.client.get("/me/grants", headers=perms.staff(subject))
     assert [g["role"] for g in response.json()] == ["auditor"]
+
+
+async def test_permissions_other_services_check_exist_in_the_catalog(perms: Perms) -> None:
+    catalog = {
+        p["name"] for p in (await perms.client.get("/staff/permissions", headers=perms.staff(perms.admin))).json()
+    }
+    used_elsewhere = {
+        "staff_account:create",
+        "account:read",
+        "account:modify",
+        "account:freeze",
+        "account:unfreeze",
+        "account:close",
+        "login_log:read",
+        "vault:read",
+        "vault:decrypt",
+        "vault:key_rotate",
+        "audit:read",
+        "audit:verify",
+    }
+    assert used_elsewhere <= catalog
+    assert (await perms.check(perms.admin, "staff_account:create"))["allowed"]
+    manager = await perms.staff_member("customer_manager")
+    assert (await perms.check(manager, "account:close"))["allowed"]

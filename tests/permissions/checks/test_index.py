@@ -176,3 +176,8 @@ def test_decisions_match_the_plain_rules(
     if result.allowed:
         assert result.grant_id is not None
         assert result.grant_id in result.reason
+
+
+def test_a_role_giving_a_high_risk_permission_is_high_risk() -> None:
+    assert MODEL.roles["teller"].high_risk  # funds:read, not flagged
+    assert not MODEL.roles["user"].high_risk

@@ -41,7 +41,7 @@ async def test_grant_is_requested_approved_by_another_and_audited(perms: Perms) 
 async def test_requester_cannot_approve_own_request(perms: Perms) -> None:
     # Even an admin cannot approve a grant they asked for.
     colleague = new_subject()
-    requested = await perms.request(colleague, "teller", requester=perms.admin)
+    requested = await perms.request(colleague, "auditor", requester=perms.admin)
     assert requested.status_code == 201
     refused = await perms.approve(requested.json()["id"], perms.admin)
     assert refused.status_code == 403
@@ -60,7 +60,7 @@ async def test_nobody_approves_their_own_privileges(perms: Perms) -> None:
 
 async def test_approver_must_be_entitled(perms: Perms) -> None:
     manager = await perms.staff_member("manager")
-    requested = await perms.request(new_subject(), "teller")
+    requested = await perms.request(new_subject(), "auditor")
     refused = await perms.approve(requested.json()["id"], manager)
     assert refused.status_code == 403
     assert refused.json()["code"] == "not_entitled"
@@ -69,10 +69,10 @@ async def test_approver_must_be_entitled(perms: Perms) -> None:
 
 async def test_requesting_for_someone_else_needs_grant_request(perms: Perms) -> None:
     outsider = new_subject()
-    refused = await perms.request(new_subject(), "teller", requester=outsider)
+    refused = await perms.request(new_subject(), "auditor", requester=outsider)
     assert refused.status_code == 403
     user = await perms.staff_member("user")
-    assert (await perms.request(new_subject(), "teller", requester=user)).status_code == 201
+    assert (await perms.request(new_subject(), "auditor", requester=user)).status_code == 201
 
 
 async def test_sod_conflict_refused_at_request(perms: Perms) -> None:
