@@ -92,7 +92,6 @@ async def record_attempt(
             risk_decision=risk_decision,
         )
     )
-    await session.flush()
 
 
 def lock_seconds(runtime: Runtime, lockout_count: int) -> int:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.login.geo import Place, distance_km
@@ -58,31 +58,42 @@ async def compute_signals(session: AsyncSession, runtime: Runtime, account: Acco
     known_regions = {d.last_region for d in devices if d.last_region} | ({account.home_region} - {None})
     if ctx.region and known_regions and ctx.region not in known_regions and ctx.region != "local":
         signals.append("new_region")
-    last = await session.scalar(
-        select(LoginAttempt)
+    since = ctx.now - timedelta(minutes=settings.recent_failures_window_minutes)
+    # One round trip for the two facts the login log holds: the last success and recent failures.
+    last_success = (
+        select(LoginAttempt.ip, LoginAttempt.occurred_at)
         .where(LoginAttempt.account_id == account.id, LoginAttempt.result == "success")
         .order_by(LoginAttempt.occurred_at.desc())
         .limit(1)
+        .subquery()
     )
-    if last is not None and ctx.place is not None:
-        previous = runtime.geo.locate(last.ip)
+    failures_count = (
+        select(func.count())
+        .where(
+            LoginAttempt.account_id == account.id,
+            LoginAttempt.result == "failure",
+            LoginAttempt.occurred_at > since,
+        )
+        .scalar_subquery()
+    )
+    facts = (
+        await session.execute(
+            select(failures_count.label("failures"), last_success.c.ip, last_success.c.occurred_at).select_from(
+                select(literal(1)).subquery().outerjoin(last_success, true())
+            )
+        )
+    ).one()
+    if facts.occurred_at is not None and ctx.place is not None:
+        previous = runtime.geo.locate(facts.ip)
         if previous is not None and previous.region != "local" and ctx.place.region != "local":
-            hours = max((ctx.now - last.occurred_at).total_seconds() / 3600, 1 / 60)
+            hours = max((ctx.now - facts.occurred_at).total_seconds() / 3600, 1 / 60)
             if distance_km(previous, ctx.place) / hours > settings.impossible_travel_kmh:
                 signals.append("impossible_travel")
     start, end = settings.odd_hours_utc
     hour = ctx.now.hour
     if (start <= hour < end) if start <= end else (hour >= start or hour < end):
         signals.append("odd_hour")
-    since = ctx.now - timedelta(minutes=settings.recent_failures_window_minutes)
-    failures = await session.scalar(
-        select(func.count()).where(
-            LoginAttempt.account_id == account.id,
-            LoginAttempt.result == "failure",
-            LoginAttempt.occurred_at > since,
-        )
-    )
-    if (failures or 0) >= settings.recent_failures_threshold:
+    if (facts.failures or 0) >= settings.recent_failures_threshold:
         signals.append("recent_failures")
     return signals
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pyotp
 import segno
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.crypto import token_hash
@@ -263,11 +263,10 @@ async def available_factors(session: AsyncSession, account_id: uuid.UUID, contac
 
 
 async def has_strong_factor(session: AsyncSession, account_id: uuid.UUID) -> bool:
-    """An enrolled authenticator app or security key: login then always asks for it."""
-    totp = await session.get(TotpCredential, account_id)
-    if totp is not None and totp.confirmed_at is not None:
-        return True
-    return bool(await session.scalar(select(func.count()).where(WebAuthnCredential.account_id == account_id)))
+    """An enrolled authenticator app or security key: login then always asks for it (one round trip)."""
+    totp = exists().where(TotpCredential.account_id == account_id, TotpCredential.confirmed_at.is_not(None))
+    key = exists().where(WebAuthnCredential.account_id == account_id)
+    return bool(await session.scalar(select(or_(totp, key))))
 
 
 async def delete_factors(session: AsyncSession, account_id: uuid.UUID) -> None:

@@ -125,7 +125,7 @@ async def start_session(
         expires_at=now + timedelta(seconds=runtime.settings.session_absolute_ttl_seconds),
     )
     session.add(db_session)
-    await session.flush()
+    await session.flush()  # the refresh token row refers to it (no ORM relationship orders the inserts)
     refresh = await _issue_refresh(session, runtime, db_session)
     token = await access_token(
         runtime, subject=str(account.id), kind=account.kind, session_id=db_session.id, amr=amr, acr=acr
