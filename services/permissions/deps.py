@@ -10,7 +10,6 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import RequireAcr
-from kit.db import get_db_session
 from kit.errors import SuiteError
 from services.permissions.approvals.service import InternalExecutor
 from services.permissions.config import PermissionsSettings
@@ -32,11 +31,6 @@ async def get_executors(request: Request) -> Mapping[str, InternalExecutor]:
 
 Settings = Annotated[PermissionsSettings, Depends(get_settings)]
 Executors = Annotated[Mapping[str, InternalExecutor], Depends(get_executors)]
-
-#: The request's unit of work, committed *before* the response is sent (function
-#: scope): a client that has seen a 2xx can rely on the change being committed
-#: and visible to its next call (the default request scope commits after sending).
-DBSession = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
 
 #: Changing anyone's access needs a session that passed a second factor (the
 #: gateway's route table asks the same; this is the service's own check).

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 
 from kit.auth import Principal, ServiceCaller, StaffUser
+from kit.db import DBSession
 from kit.errors import SuiteError
 from kit.permissions import RequirePermission
 from services.permissions.approvals import service
@@ -23,7 +24,7 @@ from services.permissions.approvals.schemas import (
     RequirementOut,
 )
 from services.permissions.checks.store import Store
-from services.permissions.deps import DBSession, Executors, Settings, StepUp, audit_refusal
+from services.permissions.deps import Executors, Settings, StepUp, audit_refusal
 from services.permissions.errors import NotEntitled, UnknownOperation
 from services.permissions.models import Approval, ApprovalState, Decision
 

@@ -43,7 +43,7 @@ class CheckResponse(BaseModel):
 class BatchCheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    checks: list[CheckRequest] = Field(min_length=1)
+    checks: list[CheckRequest] = Field(min_length=1, max_length=10_000)
 
 
 class BatchCheckResponse(BaseModel):

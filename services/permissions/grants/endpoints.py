@@ -10,11 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from kit.auth import Principal, StaffUser
+from kit.db import DBSession
 from kit.errors import BadRequest, SuiteError
 from kit.permissions import RequirePermission
 from services.permissions.approvals.schemas import ApprovalOut
 from services.permissions.checks.store import Store
-from services.permissions.deps import DBSession, Settings, StepUp, audit_refusal
+from services.permissions.deps import Settings, StepUp, audit_refusal
 from services.permissions.grants import service
 from services.permissions.grants.schemas import (
     GrantOut,

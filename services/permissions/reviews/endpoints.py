@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, status
 
 from kit.auth import Principal
+from kit.db import DBSession
 from kit.permissions import RequirePermission
 from services.permissions.approvals.service import now_utc
 from services.permissions.checks.store import LocalChecker, Store
-from services.permissions.deps import DBSession, Settings, StepUp
+from services.permissions.deps import Settings, StepUp
 from services.permissions.models import ReviewDecision, audit_log
 from services.permissions.reviews import service
 from services.permissions.reviews.schemas import (

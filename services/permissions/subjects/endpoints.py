@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, status
 
 from kit.auth import Principal, ServiceCaller
+from kit.db import DBSession
 from kit.errors import Forbidden
 from kit.permissions import RequirePermission
 from services.permissions.approvals.schemas import ApprovalOut
 from services.permissions.checks.store import Store
-from services.permissions.deps import DBSession, Settings, StepUp
+from services.permissions.deps import Settings, StepUp
 from services.permissions.grants.schemas import GrantOut
 from services.permissions.grants.service import live_grants
 from services.permissions.models import SubjectState, inbox
