@@ -85,20 +85,25 @@ async def create_approval(
 async def list_approvals(
     session: DBSession,
     *,
+    store: Store,
     principal: Annotated[Principal, Depends(RequirePermission("approval:read"))],
     state: Annotated[ApprovalState | None, Query()] = None,
     operation: Annotated[str | None, Query(max_length=100)] = None,
     mine: bool = False,
+    actionable: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ApprovalOut]:
-    """Newest first; `mine=true` lists the caller's own requests; `state` filters by effective state."""
+    """Newest first; `state` filters by effective state; `mine=true` lists the caller's own requests;
+    `actionable=true` lists the pending approvals the caller may decide on now (a checker's inbox)."""
     approvals = await service.list_approvals(
         session,
-        state=state.value if state else None,
+        state=ApprovalState.pending.value if actionable else (state.value if state else None),
         requested_by=principal.subject if mine else None,
         operation=operation,
         limit=limit,
     )
+    if actionable:
+        approvals = [a for a in approvals if await service.may_decide(store, a, principal.subject)]
     return [ApprovalOut.of(a, service.effective_state(a)) for a in approvals]
 
 

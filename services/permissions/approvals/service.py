@@ -159,6 +159,17 @@ async def _ensure_entitled(store: PolicyStore, approval: Approval, actor: str) -
         raise NotEntitled(f"deciding needs the role {approval.approver_role}", role=approval.approver_role)
 
 
+async def may_decide(store: PolicyStore, approval: Approval, actor: str) -> bool:
+    """Whether ``actor`` could approve ``approval`` now (for a checker's inbox; ``decide`` re-checks)."""
+    if actor == approval.requested_by or actor in approval.excluded_approvers:
+        return False
+    try:
+        await _ensure_entitled(store, approval, actor)
+    except NotEntitled:
+        return False
+    return True
+
+
 async def decide(
     session: AsyncSession,
     store: PolicyStore,

@@ -256,3 +256,28 @@ async def test_refusals_are_audited(perms: Perms) -> None:
         ("approval.approve", maker, "self_approval"),
         ("approval.execute", "identity", "approval_not_approved"),
     ]
+
+
+async def test_checker_inbox_lists_only_what_the_caller_may_decide(perms: Perms) -> None:
+    maker = await perms.staff_member("customer_manager")
+    checker = await perms.staff_member("compliance_officer")
+    unfreeze = await create(perms, maker)
+    key_delete = await create(perms, maker, "vault.key_delete", {"kek_version": 9})
+    inbox = await perms.client.get("/staff/approvals?actionable=true&limit=500", headers=perms.staff(checker))
+    ids = {a["id"] for a in inbox.json()}
+    assert {unfreeze["id"], key_delete["id"]} <= ids
+    makers_inbox = await perms.client.get("/staff/approvals?actionable=true&limit=500", headers=perms.staff(maker))
+    assert not {unfreeze["id"], key_delete["id"]} & {a["id"] for a in makers_inbox.json()}
+
+
+async def test_concurrent_approvals_complete_an_approval_once(perms: Perms) -> None:
+    maker = await perms.staff_member("customer_manager")
+    first, second = await perms.staff_member("approver"), await perms.staff_member("compliance_officer")
+    two_needed = await create(perms, maker, "vault.key_delete", {"kek_version": 4})
+    both = await asyncio.gather(perms.approve(two_needed["id"], first), perms.approve(two_needed["id"], second))
+    assert sorted(r.json()["state"] for r in both) == ["approved", "pending"]
+    third = await perms.staff_member("compliance_officer")
+    one_needed = await create(perms, maker)
+    racing = await asyncio.gather(perms.approve(one_needed["id"], second), perms.approve(one_needed["id"], third))
+    assert sorted(r.status_code for r in racing) == [200, 409]
+    assert next(r for r in racing if r.status_code == 409).json()["code"] == "approval_not_pending"
