@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -285,6 +286,73 @@ async def drive(
     return Result(name, done, errors, elapsed, latencies)
 
 
+async def pipeline_cpu_us(key: Ed25519PrivateKey, requests: int = 3000) -> float:
+    """CPU per request of the gateway's own work: its ASGI app called in process, the upstream stubbed.
+
+    Everything but the sockets: middleware, span, policy, both rate limits, token (cached after
+    the first use, as with a client's repeated requests), headers, metrics, access-log line.
+    """
+    from gateway.app import create
+    from gateway.config import GatewaySettings
+    from gateway.upstream import UpstreamResponse
+
+    jwk: dict[str, Any] = OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    jwk.update(kid=KID, alg="EdDSA", use="sig")
+    body = b'{"accounts":[]}'
+
+    class Stubbed:
+        async def send(self, *_: Any) -> UpstreamResponse:
+            async def close() -> None:
+                return None
+
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            return UpstreamResponse(200, headers, body, None, close)
+
+        async def aclose(self) -> None:
+            return None
+
+    urls: dict[str, Any] = {f"{name}_url": "http://127.0.0.1:9" for name in SERVICES}
+    settings = GatewaySettings(
+        environment="test", rate_limit_ip="1000000/second", rate_limit_subject="1000000/second", **urls
+    )
+    app = create(settings)
+    tokens_ = [t.encode() for t in tokens(key, CONCURRENCY)]
+    sent: list[int] = []
+
+    async def one(index: int) -> None:
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+            "path": f"/v1/identity{PATH}", "raw_path": f"/v1/identity{PATH}".encode(), "query_string": b"",
+            "root_path": "", "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000),
+            "headers": [(b"host", b"gw"), (b"authorization", b"Bearer " + tokens_[index % len(tokens_)])],
+        }  # fmt: skip
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                sent.append(message["status"])
+
+        await app(scope, receive, send)
+
+    async with app.router.lifespan_context(app):
+        app.state.token_verifier.load_jwks({"keys": [jwk]})
+        feed = app.state.revocation_feed
+        feed._last_success = time.monotonic() + 3600  # as if just read: no identity in this measurement
+        feed._synced.set()
+        for upstream in app.state.upstreams.values():
+            upstream.client = Stubbed()
+        for i in range(200):
+            await one(i)
+        started = time.process_time()
+        for i in range(requests):
+            await one(i)
+        spent = time.process_time() - started
+    assert set(sent) == {200}, set(sent)
+    return spent / requests * 1e6
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User+system CPU of ``pid`` and its direct children (Linux /proc; None elsewhere)."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -374,6 +442,8 @@ def main() -> None:
     upstream_port = free_port()
     auth_headers = [{"Authorization": f"Bearer {t}"} for t in tokens(key, CONCURRENCY)]
     results: list[Result] = []
+    with contextlib.redirect_stdout(io.StringIO()):  # the in-process gateway's access-log lines
+        own_us = uvloop.run(pipeline_cpu_us(key))
     print(f"loopback, {CONCURRENCY} keep-alive clients, {CAPACITY_SECONDS:.0f}s per target; cpus={os.cpu_count()}")
     with process(uvicorn_args("bench.bench_gateway:upstream_app", upstream_port), env, upstream_port) as upstream:
         direct = measured(upstream, lambda: runner(drive("direct upstream", f"http://127.0.0.1:{upstream_port}{PATH}",
@@ -423,6 +493,10 @@ def main() -> None:
         nginx_result=nginx_result,
         paced_direct=paced_direct,
         paced_gateway=paced_gateway,
+    )
+    print(
+        f"  gateway's own work per request (in process, upstream stubbed) {own_us:.0f} us CPU"
+        f" -> {1e6 / own_us:.0f} requests/s per core before socket I/O"
     )
 
 
