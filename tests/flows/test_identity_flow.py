@@ -13,6 +13,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -249,6 +250,12 @@ async def test_customer_journey_through_the_gateway(flow_db: str, app: httpx.Asy
     admin_token = await _staff_session(app, admin_id, f"admin-{suffix}", admin_password)
     officer_id, officer_password = await _staff(flow_db, f"officer-{suffix}")
     officer_token = await _staff_session(app, officer_id, f"officer-{suffix}", officer_password)
+    trained = await app.post(
+        "/v1/permissions/staff/trainings",
+        json={"subject": officer_id, "completed_at": datetime.now(UTC).isoformat()},
+        headers=bearer(admin_token),
+    )
+    assert trained.status_code == 201, trained.text
     await _grant_role(app, officer_token, admin_token, "customer_manager")
     await _grant_role(app, officer_token, admin_token, "auditor")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pyotp
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -32,6 +33,16 @@ async def test_staff_routes_need_a_staff_token_and_the_permission(
     token = await _officer(client, identity_app, permissions)  # no grants
     denied = await client.post(f"/staff/accounts/{account_id}/unlock", json={"reason": "x"}, headers=bearer(token))
     assert (denied.status_code, denied.json()["code"]) == (403, "permission_denied")
+
+
+async def _authenticator(client: httpx.AsyncClient, token: str) -> list[str]:
+    """Enrol an authenticator app for a staff member; returns their recovery codes (usable for step-up)."""
+    started = (await client.post("/me/mfa/totp", headers=bearer(token))).json()
+    totp = pyotp.parse_uri(started["otpauth_uri"])
+    assert isinstance(totp, pyotp.TOTP)
+    confirmed = await client.post("/me/mfa/totp/confirm", json={"code": totp.now()}, headers=bearer(token))
+    codes: list[str] = confirmed.json()["recovery_codes"]
+    return codes
 
 
 async def test_unlock_lifts_the_lock(
@@ -70,6 +81,16 @@ async def test_freeze_revokes_sessions_tells_permissions_and_unfreeze_needs_an_a
 
     approval = str(uuid.uuid4())
     body = {"approval_id": approval, "reason": "case closed"}
+    no_step_up = await client.post(f"/staff/accounts/{account_id}/unfreeze", json=body, headers=bearer(token))
+    assert (no_step_up.status_code, no_step_up.json()["code"]) == (403, "step_up_required")
+    codes = await _authenticator(client, token)
+    # One step-up serves the three attempts below: a refused approval rolls its use back.
+    stepped = await client.post(
+        "/me/step-up",
+        json={"action": "account.unfreeze", "method": "recovery", "code": codes[0]},
+        headers=bearer(token),
+    )
+    assert stepped.status_code == 201
     unapproved = await client.post(f"/staff/accounts/{account_id}/unfreeze", json=body, headers=bearer(token))
     assert (unapproved.status_code, unapproved.json()["approval_code"]) == (409, "approval_not_approved")
     permissions.approved[approval] = ("account.unfreeze", payload_hash({"account_id": str(uuid.uuid4())}))

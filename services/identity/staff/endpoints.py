@@ -17,7 +17,7 @@ from kit.permissions import PermissionClient, RequirePermission
 from services.identity.accounts import service as accounts
 from services.identity.accounts.endpoints import account_view
 from services.identity.accounts.schemas import AccountView
-from services.identity.deps import SignedIn
+from services.identity.deps import SignedIn, session_id
 from services.identity.errors import InvalidTransition
 from services.identity.login.retention import purge_login_log
 from services.identity.mfa.service import consume_step_up
@@ -124,17 +124,20 @@ async def freeze(account_id: uuid.UUID, body: Reason, actor: CanFreeze, _: Signe
 @staff.post("/accounts/{account_id}/unfreeze", response_model=AccountView)
 async def unfreeze(
     account_id: uuid.UUID,
+    *,
     body: UnfreezeRequest,
     request: Request,
     actor: CanUnfreeze,
-    _: SignedIn,
+    signed_in: SignedIn,
     session: DBSession,
 ) -> AccountView:
     """Unfreeze, executing a maker-checker approval (operation `account.unfreeze`,
-    payload `{"account_id": "<id>"}`) approved in the permissions service by someone else."""
+    payload `{"account_id": "<id>"}`) approved in the permissions service by someone else. The acting
+    staff member also needs a fresh step-up for `account.unfreeze` (`POST /me/step-up`)."""
     account = await accounts.get_account(session, account_id, for_update=True)
     if account.status != "frozen":
         raise InvalidTransition(f"a {account.status} account cannot be unfrozen")
+    await consume_step_up(session, uuid.UUID(actor.subject), session_id(signed_in), "account.unfreeze")
     client: PermissionClient = request.app.state.permission_client
     await client.execute_approval(str(body.approval_id), UNFREEZE_OPERATION, {"account_id": str(account_id)})
     await accounts.unfreeze(

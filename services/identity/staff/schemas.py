@@ -135,6 +135,22 @@ class StepUpConsumed(BaseModel):
 
 
 class SinkMessageView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5d2e...",
+                    "account_id": "6f1c...",
+                    "channel": "sms",
+                    "template": "code.login:3f2a...",
+                    "recipient": "+8613800138000",
+                    "body": "Your Bank Suite code is 482913. It expires in 5 minutes. Never share it.",
+                    "created_at": "2026-11-21T08:00:00Z",
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     account_id: uuid.UUID | None
     channel: str
