@@ -243,3 +243,15 @@ async def test_webauthn_refuses_wrong_origin_cloned_counter_and_foreign_challeng
     assert await attempt(foreign=True) == 400
     assert await attempt(count=5) == 200
     assert await attempt(count=5) == 400  # the counter did not grow: a cloned key
+
+
+async def test_guessing_step_up_codes_locks_the_account(client: httpx.AsyncClient) -> None:
+    _, data, tokens = await signed_in(client)
+    token = tokens["access_token"]
+    await _enrol_totp(client, token)
+    for guess in ("000000", "111111", "222222", "333333"):
+        wrong = await client.post(
+            "/me/step-up", json={"action": "mfa.remove", "method": "otp", "code": guess}, headers=bearer(token)
+        )
+        assert wrong.status_code == 400
+    assert (await login(client, data["phone"])).status_code == 401

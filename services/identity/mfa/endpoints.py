@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
+from sqlalchemy import select
 from webauthn.helpers import bytes_to_base64url
 
 from kit.db import DBSession
 from services.identity.accounts.service import contact_of, get_account
-from services.identity.deps import SignedIn, keep_failures, session_id, subject_id
+from services.identity.deps import SignedIn, keep_failures, login_context, session_id, subject_id
 from services.identity.errors import FactorNotAvailable, InvalidCode, InvalidCredentials, WebAuthnFailed
+from services.identity.login.service import register_failure
 from services.identity.mfa import service, webauthn
 from services.identity.mfa.schemas import (
     CodeRequest,
@@ -166,8 +169,6 @@ async def step_up_send(body: StepUpSend, principal: SignedIn, session: DBSession
 @router.post("/step-up/webauthn-options", response_model=WebAuthnRegistrationOptions)
 async def step_up_webauthn_options(principal: SignedIn, session: DBSession, runtime: Rt) -> WebAuthnRegistrationOptions:
     """Options for `navigator.credentials.get()` to confirm an action with a security key."""
-    from datetime import UTC, datetime, timedelta
-
     account_id = subject_id(principal)
     raw, options = await webauthn.authentication_options(session, runtime, account_id)
     pending = PendingChallenge(
@@ -181,41 +182,50 @@ async def step_up_webauthn_options(principal: SignedIn, session: DBSession, runt
     return WebAuthnRegistrationOptions(ceremony_id=pending.id, options=options)
 
 
-@router.post("/step-up", response_model=StepUpGranted, status_code=status.HTTP_201_CREATED)
-async def step_up(body: StepUpRequest, principal: SignedIn, session: DBSession, runtime: Rt) -> StepUpGranted:
-    """Prove a fresh second factor for one action of this session; the grant expires in minutes and is used once."""
-    account_id = subject_id(principal)
-    ok = False
-    async with keep_failures(session):
-        if body.method == "otp" and body.code:
-            ok = await service.verify_totp(session, runtime, account_id, body.code)
-        elif body.method in ("sms", "email") and body.code:
+async def _verified_step_up(session: DBSession, runtime: Runtime, account_id: uuid.UUID, body: StepUpRequest) -> bool:
+    if body.method == "otp" and body.code:
+        return await service.verify_totp(session, runtime, account_id, body.code)
+    if body.method in ("sms", "email") and body.code:
+        try:
             await service.verify_code(session, runtime, account_id, f"step_up:{body.action}", body.code)
-            ok = True
-        elif body.method == "recovery" and body.code:
-            ok = await service.use_recovery_code(session, account_id, body.code)
-        elif body.method == "webauthn" and body.credential is not None:
-            from sqlalchemy import select
-
-            pending = await session.scalar(
-                select(PendingChallenge)
-                .where(
-                    PendingChallenge.account_id == account_id,
-                    PendingChallenge.purpose == STEP_UP_CEREMONY,
-                    PendingChallenge.used_at.is_(None),
-                )
-                .order_by(PendingChallenge.expires_at.desc())
-                .limit(1)
-                .with_for_update()
+        except InvalidCode:
+            return False
+        return True
+    if body.method == "recovery" and body.code:
+        return await service.use_recovery_code(session, account_id, body.code)
+    if body.method == "webauthn" and body.credential is not None:
+        pending = await session.scalar(
+            select(PendingChallenge)
+            .where(
+                PendingChallenge.account_id == account_id,
+                PendingChallenge.purpose == STEP_UP_CEREMONY,
+                PendingChallenge.used_at.is_(None),
+                PendingChallenge.expires_at > datetime.now(UTC),
             )
-            if pending is None:
-                raise WebAuthnFailed("ask for step-up options first")
-            from datetime import UTC, datetime
+            .order_by(PendingChallenge.expires_at.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        if pending is None:
+            raise WebAuthnFailed("ask for step-up options first")
+        pending.used_at = datetime.now(UTC)
+        return await webauthn.verify_assertion(session, runtime, account_id, pending.challenge, body.credential)
+    return False
 
-            pending.used_at = datetime.now(UTC)
-            if pending.expires_at > pending.used_at:
-                ok = await webauthn.verify_assertion(session, runtime, account_id, pending.challenge, body.credential)
-        if not ok:
+
+@router.post("/step-up", response_model=StepUpGranted, status_code=status.HTTP_201_CREATED)
+async def step_up(
+    body: StepUpRequest, request: Request, principal: SignedIn, session: DBSession, runtime: Rt
+) -> StepUpGranted:
+    """Prove a fresh second factor for one action of this session; the grant expires in minutes and is used once.
+
+    Wrong answers count toward the account's lockout, like wrong passwords: a stolen session cannot
+    guess codes without limit."""
+    account_id = subject_id(principal)
+    async with keep_failures(session):
+        if not await _verified_step_up(session, runtime, account_id, body):
+            account = await get_account(session, account_id, for_update=True)
+            await register_failure(session, runtime, account, login_context(request, runtime, None))
             raise InvalidCode()
     grant = await service.grant_step_up(
         session, runtime, account_id, session_id=session_id(principal), action=body.action, method=body.method
