@@ -170,7 +170,56 @@ async def _grant_role(app: httpx.AsyncClient, subject_token: str, admin_token: s
     assert approved.status_code == 200, approved.text
 
 
-async def test_customer_journey_through_the_gateway(flow_db: str, app: httpx.AsyncClient) -> None:
+Crew = dict[str, tuple[str, str]]
+
+
+async def _trained(app: httpx.AsyncClient, admin_token: str, subject: str) -> None:
+    trained = await app.post(
+        "/v1/permissions/staff/trainings",
+        json={"subject": subject, "completed_at": datetime.now(UTC).isoformat()},
+        headers=bearer(admin_token),
+    )
+    assert trained.status_code == 201, trained.text
+
+
+@pytest.fixture(scope="module")
+async def crew(suite: LiveSuite, flow_db: str) -> Crew:
+    """Staff as a bank sets them up: the first admin (identity's CLI, then permissions' bootstrap), an
+    officer (customer manager and auditor) and a compliance officer, their roles granted through approvals
+    by the admin. Name -> (staff id, access token)."""
+    suffix = uuid.uuid4().hex[:6]
+    people: Crew = {}
+    async with httpx.AsyncClient(base_url=suite.gateway_url, timeout=20) as app:
+        for name in ("admin", "officer", "compliance"):
+            username = f"{name}-{suffix}"
+            staff_id, password = await _staff(flow_db, username)
+            if name == "admin":
+                await _bootstrap_admin(flow_db, staff_id)
+            people[name] = (staff_id, await _staff_session(app, staff_id, username, password))
+        admin_token = people["admin"][1]
+        for name, roles in (("officer", ("customer_manager", "auditor")), ("compliance", ("compliance_officer",))):
+            await _trained(app, admin_token, people[name][0])
+            for role in roles:
+                await _grant_role(app, people[name][1], admin_token, role)
+    return people
+
+
+async def _customer(app: httpx.AsyncClient) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A registered customer with a verified phone and a session."""
+    data = customer_data()
+    registered = await app.post(f"{ID}/public/register", json=data)
+    assert registered.status_code == 201, registered.text
+    account_id = str(registered.json()["account_id"])
+    code = await _code(app, account_id, "code.verify:sms")
+    verified = await app.post(
+        f"{ID}/public/register/verify", json={"account_id": account_id, "channel": "sms", "code": code}
+    )
+    assert verified.status_code == 200, verified.text
+    tokens = await _finish(app, account_id, (await _login(app, data["phone"])).json())
+    return account_id, data, tokens
+
+
+async def test_customer_journey_through_the_gateway(app: httpx.AsyncClient, crew: Crew) -> None:
     # Register and verify the phone with the code "sent by SMS".
     data = customer_data()
     registered = await app.post(f"{ID}/public/register", json=data)
@@ -243,21 +292,7 @@ async def test_customer_journey_through_the_gateway(flow_db: str, app: httpx.Asy
     locked = await _login(app, data["phone"])
     assert (locked.status_code, locked.json()["code"]) == (401, "invalid_credentials")
 
-    # Staff: the first admin (CLI), an officer granted roles through an approval by the admin.
-    suffix = uuid.uuid4().hex[:6]
-    admin_id, admin_password = await _staff(flow_db, f"admin-{suffix}")
-    await _bootstrap_admin(flow_db, admin_id)
-    admin_token = await _staff_session(app, admin_id, f"admin-{suffix}", admin_password)
-    officer_id, officer_password = await _staff(flow_db, f"officer-{suffix}")
-    officer_token = await _staff_session(app, officer_id, f"officer-{suffix}", officer_password)
-    trained = await app.post(
-        "/v1/permissions/staff/trainings",
-        json={"subject": officer_id, "completed_at": datetime.now(UTC).isoformat()},
-        headers=bearer(admin_token),
-    )
-    assert trained.status_code == 201, trained.text
-    await _grant_role(app, officer_token, admin_token, "customer_manager")
-    await _grant_role(app, officer_token, admin_token, "auditor")
+    officer_token = crew["officer"][1]
 
     # The officer unlocks the customer, who signs in again (with a recovery code: the TOTP step is spent).
     unlocked = await app.post(
@@ -288,3 +323,52 @@ async def test_customer_journey_through_the_gateway(flow_db: str, app: httpx.Asy
     # A customer token is no staff token.
     as_customer = await app.get(f"{ID}/staff/login-log", headers=bearer(back["access_token"]))
     assert as_customer.status_code in (401, 403)
+
+
+async def test_freeze_and_unfreeze_through_a_maker_checker_approval(app: httpx.AsyncClient, crew: Crew) -> None:
+    account_id, data, tokens = await _customer(app)
+    officer, compliance = crew["officer"][1], crew["compliance"][1]
+
+    frozen = await app.post(
+        f"{ID}/staff/accounts/{account_id}/freeze", json={"reason": "fraud report"}, headers=bearer(officer)
+    )
+    assert frozen.json()["status"] == "frozen", frozen.text
+    assert (await app.get(f"{ID}/me/account", headers=bearer(tokens["access_token"]))).status_code == 401
+    assert (await _login(app, data["phone"])).json()["code"] == "invalid_credentials"
+
+    # The officer (maker) asks; the compliance officer (checker) approves and executes with a step-up.
+    payload = {"account_id": account_id}
+    asked = await app.post(
+        "/v1/permissions/staff/approvals",
+        json={"operation": "account.unfreeze", "payload": payload, "comment": "case closed, customer verified"},
+        headers=bearer(officer),
+    )
+    assert asked.status_code == 201, asked.text
+    approval_id = asked.json()["id"]
+    body = {"approval_id": approval_id, "reason": "case closed"}
+    not_yet = await app.post(f"{ID}/staff/accounts/{account_id}/unfreeze", json=body, headers=bearer(compliance))
+    assert not_yet.status_code == 403  # no step-up yet
+    compliance_id = crew["compliance"][0]
+    await app.post(
+        f"{ID}/me/step-up/send", json={"action": "account.unfreeze", "channel": "email"}, headers=bearer(compliance)
+    )
+    code = await _code(app, compliance_id, "code.step_up:account.unfreeze")
+    stepped = await app.post(
+        f"{ID}/me/step-up",
+        json={"action": "account.unfreeze", "method": "email", "code": code},
+        headers=bearer(compliance),
+    )
+    assert stepped.status_code == 201, stepped.text
+    unapproved = await app.post(f"{ID}/staff/accounts/{account_id}/unfreeze", json=body, headers=bearer(compliance))
+    assert (unapproved.status_code, unapproved.json()["approval_code"]) == (409, "approval_not_approved")
+    approved = await app.post(
+        f"/v1/permissions/staff/approvals/{approval_id}/approve", json={"comment": "ok"}, headers=bearer(compliance)
+    )
+    assert approved.status_code == 200, approved.text
+    # The maker cannot execute it (no account:unfreeze), the checker can, once.
+    as_maker = await app.post(f"{ID}/staff/accounts/{account_id}/unfreeze", json=body, headers=bearer(officer))
+    assert as_maker.status_code == 403
+    done = await app.post(f"{ID}/staff/accounts/{account_id}/unfreeze", json=body, headers=bearer(compliance))
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "active"
+    assert (await _login(app, data["phone"])).status_code == 200
