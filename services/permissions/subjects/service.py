@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.permissions.approvals import service as approvals
 from services.permissions.approvals.service import now_utc
-from services.permissions.checks.store import ChangeKind, PolicyStore, record_change
+from services.permissions.checks.store import ChangeKind, PolicyStore, lock_policy, record_change
 from services.permissions.config import PermissionsSettings
 from services.permissions.errors import InvalidPayload, InvalidTraining, NoActiveSuspension, SelfService
 from services.permissions.grants.service import revoke_all
@@ -36,6 +36,8 @@ async def set_status(
     caller: str,
 ) -> SubjectState:
     """Record identity's account status; a closed account loses every grant."""
+    # Serialises concurrent reports (the row may not exist yet, so a row lock is not enough).
+    await lock_policy(session)
     state = await session.get(SubjectState, subject, with_for_update=True)
     previous = state.status if state is not None else SubjectStatus.active
     if state is None:
@@ -68,6 +70,7 @@ async def suspend(
     session: AsyncSession, store: PolicyStore, subject: str, *, reason: str, source: str, actor_kind: str
 ) -> tuple[Suspension, bool]:
     """Suspend the subject's high-risk permissions; a second report joins the active suspension."""
+    await lock_policy(session)  # two concurrent reports: the second sees the first and joins it
     existing = await active_suspension(session, subject)
     if existing is not None:
         return existing, False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from tests.permissions.conftest import Perms, new_subject
@@ -125,3 +127,14 @@ async def test_lift_without_suspension_is_not_found(perms: Perms) -> None:
     )
     assert response.status_code == 404
     assert response.json()["code"] == "no_active_suspension"
+
+
+async def test_concurrent_reports_make_one_suspension_and_one_status(perms: Perms) -> None:
+    subject = await perms.staff_member("approver")
+    suspensions = await asyncio.gather(*(suspend(perms, subject, service="risk") for _ in range(5)))
+    assert all(r.status_code == 200 for r in suspensions)
+    assert sum(r.json()["created"] for r in suspensions) == 1
+    assert len({r.json()["id"] for r in suspensions}) == 1
+    fresh = new_subject()
+    statuses = await asyncio.gather(*(status(perms, fresh, "frozen") for _ in range(5)))
+    assert all(r.status_code == 200 for r in statuses)
