@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
+import pyotp
 from fastapi import FastAPI
 
 from services.identity.accounts.service import create_staff
 from services.identity.runtime import Runtime
-from tests.identity.support import login
+from tests.identity.support import bearer, login
+
+#: Recovery codes of the staff members made by ``staff_token`` (for step-ups right after a TOTP login,
+#: when the authenticator's next code is not due yet).
+RECOVERY_CODES: dict[str, list[str]] = {}
 
 
 async def make_staff(app: FastAPI, username: str) -> tuple[str, str]:
@@ -19,10 +26,21 @@ async def make_staff(app: FastAPI, username: str) -> tuple[str, str]:
 
 
 async def staff_token(client: httpx.AsyncClient, app: FastAPI, username: str) -> tuple[str, str]:
-    """(staff id, access token) for a new staff member."""
+    """(staff id, aal2 access token) for a new staff member with an authenticator app."""
     staff_id, password = await make_staff(app, username)
-    response = await login(client, username, password)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["status"] == "authenticated", body
-    return staff_id, str(body["access_token"])
+    first = (await login(client, username, password)).json()
+    assert first["status"] == "authenticated", first
+    started = (await client.post("/me/mfa/totp", headers=bearer(first["access_token"]))).json()
+    totp = pyotp.parse_uri(started["otpauth_uri"])
+    assert isinstance(totp, pyotp.TOTP)
+    confirmed = await client.post(
+        "/me/mfa/totp/confirm", json={"code": totp.now()}, headers=bearer(first["access_token"])
+    )
+    RECOVERY_CODES[staff_id] = list(confirmed.json()["recovery_codes"])
+    challenge = (await login(client, username, password)).json()
+    done = await client.post(
+        "/public/login/challenge/verify",
+        json={"challenge": challenge["challenge"], "method": "otp", "code": totp.at(time.time() + 30)},
+    )
+    assert done.status_code == 200, done.text
+    return staff_id, str(done.json()["access_token"])

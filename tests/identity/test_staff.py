@@ -5,21 +5,24 @@ from __future__ import annotations
 import uuid
 
 import httpx
-import pyotp
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from kit.permissions import payload_hash
 from services.identity.models import Account, CustomerProfile, outbox
 from tests.identity.conftest import FakePermissions
-from tests.identity.staff_support import staff_token
+from tests.identity.staff_support import RECOVERY_CODES, staff_token
 from tests.identity.support import PASSWORD, bearer, login, register, service_token, signed_in, sink
 
 
 async def _officer(client: httpx.AsyncClient, app: FastAPI, permissions: FakePermissions, *grants: str) -> str:
     staff_id, token = await staff_token(client, app, f"officer-{uuid.uuid4().hex[:8]}")
     permissions.grant(staff_id, *grants)
+    OFFICERS[token] = staff_id
     return token
+
+
+OFFICERS: dict[str, str] = {}
 
 
 async def test_staff_routes_need_a_staff_token_and_the_permission(
@@ -33,16 +36,6 @@ async def test_staff_routes_need_a_staff_token_and_the_permission(
     token = await _officer(client, identity_app, permissions)  # no grants
     denied = await client.post(f"/staff/accounts/{account_id}/unlock", json={"reason": "x"}, headers=bearer(token))
     assert (denied.status_code, denied.json()["code"]) == (403, "permission_denied")
-
-
-async def _authenticator(client: httpx.AsyncClient, token: str) -> list[str]:
-    """Enrol an authenticator app for a staff member; returns their recovery codes (usable for step-up)."""
-    started = (await client.post("/me/mfa/totp", headers=bearer(token))).json()
-    totp = pyotp.parse_uri(started["otpauth_uri"])
-    assert isinstance(totp, pyotp.TOTP)
-    confirmed = await client.post("/me/mfa/totp/confirm", json={"code": totp.now()}, headers=bearer(token))
-    codes: list[str] = confirmed.json()["recovery_codes"]
-    return codes
 
 
 async def test_unlock_lifts_the_lock(
@@ -83,7 +76,7 @@ async def test_freeze_revokes_sessions_tells_permissions_and_unfreeze_needs_an_a
     body = {"approval_id": approval, "reason": "case closed"}
     no_step_up = await client.post(f"/staff/accounts/{account_id}/unfreeze", json=body, headers=bearer(token))
     assert (no_step_up.status_code, no_step_up.json()["code"]) == (403, "step_up_required")
-    codes = await _authenticator(client, token)
+    codes = RECOVERY_CODES[OFFICERS[token]]
     # One step-up serves the three attempts below: a refused approval rolls its use back.
     stepped = await client.post(
         "/me/step-up",
@@ -210,3 +203,16 @@ async def test_customer_closes_own_account_with_step_up(client: httpx.AsyncClien
     closed = await client.post("/customer/account/close", json={"reason": "moving"}, headers=bearer(token))
     assert closed.json()["status"] == "closed"
     assert (await login(client, data["phone"])).status_code == 401
+
+
+async def test_staff_routes_need_a_second_factor(
+    client: httpx.AsyncClient, identity_app: FastAPI, permissions: FakePermissions
+) -> None:
+    from tests.identity.staff_support import make_staff
+
+    username = f"pwd-only-{uuid.uuid4().hex[:6]}"
+    staff_id, password = await make_staff(identity_app, username)
+    permissions.grant(staff_id, "login_log:read")
+    token = (await login(client, username, password)).json()["access_token"]
+    response = await client.get("/staff/login-log", headers=bearer(token))
+    assert (response.status_code, response.json()["code"]) == (403, "step_up_required")

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 from sqlalchemy import select
 
-from kit.auth import Principal, ServiceCaller
+from kit.auth import Principal, RequireAcr, ServiceCaller
 from kit.db import DBSession
 from kit.errors import NotFound
 from kit.outbox import IdempotencyKey
@@ -40,7 +40,8 @@ from services.identity.staff.schemas import (
 )
 from services.identity.tokens.schemas import RevokedCount
 
-staff = APIRouter(prefix="/staff", tags=["staff"])
+#: Staff act on customers' accounts only with a second factor behind their session.
+staff = APIRouter(prefix="/staff", tags=["staff"], dependencies=[Depends(RequireAcr("aal2"))])
 internal = APIRouter(prefix="/internal", tags=["internal"])
 
 UNFREEZE_OPERATION = "account.unfreeze"
