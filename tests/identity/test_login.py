@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from services.identity.models import Account, LoginAttempt
-from tests.identity.support import PASSWORD, login, register
+from tests.identity.support import PASSWORD, login, register, sink
 
 
 def _shape(response: httpx.Response) -> tuple[int, dict[str, Any], str | None]:
@@ -52,6 +52,9 @@ async def test_fourth_wrong_password_locks_and_then_even_the_right_one_fails(
     assert _shape(right) == _shape(fourth)
     reasons = [a.reason for a in await _attempts(identity_app, account_id)]
     assert reasons == ["wrong_password"] * 3 + ["wrong_password_locked", "account_locked"]
+    alerts = [m for m in await sink(client, account_id) if m["template"] == "alert.lockout"]
+    assert len(alerts) == 1
+    assert alerts[0]["channel"] == "sms"
 
 
 async def test_failures_look_the_same_for_unknown_wrong_and_locked(
