@@ -6,7 +6,8 @@ process (aiohttp on uvloop, keep-alive, fixed concurrency). Measured in one run:
 1. the trivial upstream called directly (the baseline);
 2. our gateway with JWT verification (EdDSA, a fresh token per virtual
    client) and rate limiting on (memory storage, limits set high enough not
-   to refuse), once with the aiohttp upstream client and once with httpx;
+   to refuse), with each upstream client: aiohttp, httpx, and the gateway's own
+   protocol-level client (``raw``: asyncio protocol + httptools);
 3. nginx from Debian as a plain reverse proxy (skipped with a message when
    not installed).
 
@@ -408,7 +409,8 @@ def report(
     best = gateways[chosen]
     print("\nratios (same run):")
     print(f"  gateway/direct throughput         {best.rps / direct.rps:.2f}")
-    print(f"  httpx/aiohttp gateway throughput  {gateways['httpx'].rps / gateways['aiohttp'].rps:.2f}"
+    print(f"  httpx/aiohttp gateway throughput  {gateways['httpx'].rps / gateways['aiohttp'].rps:.2f}")
+    print(f"  raw/aiohttp gateway throughput    {gateways['raw'].rps / gateways['aiohttp'].rps:.2f}"
           f"  -> upstream client chosen by the numbers: {chosen}")  # fmt: skip
     if nginx_result is not None:
         print(f"  gateway/nginx throughput          {best.rps / nginx_result.rps:.2f}")
@@ -450,7 +452,7 @@ def main() -> None:
                                                          auth_headers, seconds=CAPACITY_SECONDS)))  # fmt: skip
         results.append(direct)
         gateways: dict[str, Result] = {}
-        for client in ("aiohttp", "httpx"):
+        for client in ("aiohttp", "httpx", "raw"):
             port = free_port()
             with process(uvicorn_args("gateway.app:create", port), gateway_env(env, upstream_port, client), port) as gw:
                 time.sleep(1.0)  # first JWKS and revocation-feed reads

@@ -93,6 +93,7 @@ def _wire(app: FastAPI, settings: GatewaySettings, policy: PolicyTable) -> _Reso
         settings.upstream_client,
         max_connections=settings.upstream_max_connections,
         connect_timeout=settings.upstream_connect_timeout_seconds,
+        max_response_bytes=settings.upstream_max_response_bytes,
     )
     upstreams = {
         name: Upstream(

@@ -21,7 +21,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from gateway.resilience import CircuitBreaker, RetryBudget
-from kit.errors import ServiceUnavailable
+from kit.errors import ServiceUnavailable, SuiteError
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 #: Bodies up to this size are read whole (one send to the client); larger ones stream.
@@ -41,6 +41,16 @@ class UpstreamTimeout(ServiceUnavailable):
     status = 504
     code = "upstream_timeout"
     title = "The service behind this route did not answer in time"
+
+
+class UpstreamResponseTooLarge(SuiteError):
+    status = 502
+    code = "upstream_response_too_large"
+    title = "The service's answer is larger than the gateway relays"
+
+
+class ResponseTooLarge(Exception):
+    """The upstream's answer exceeded the client's buffer limit (a property of the answer, not an outage)."""
 
 
 class ConnectFailed(Exception):
@@ -189,7 +199,15 @@ class HttpxUpstreamClient:
         await self._client.aclose()
 
 
-def make_client(kind: str, *, max_connections: int, connect_timeout: float) -> UpstreamClient:
+def make_client(
+    kind: str, *, max_connections: int, connect_timeout: float, max_response_bytes: int = 16 << 20
+) -> UpstreamClient:
+    if kind == "raw":
+        from gateway.rawhttp import RawUpstreamClient
+
+        return RawUpstreamClient(
+            max_connections=max_connections, connect_timeout=connect_timeout, max_response_bytes=max_response_bytes
+        )
     if kind == "httpx":
         return HttpxUpstreamClient(max_connections=max_connections, connect_timeout=connect_timeout)
     return AiohttpUpstreamClient(max_connections=max_connections, connect_timeout=connect_timeout)
@@ -223,6 +241,9 @@ class Upstream:
                 if remaining <= 0:
                     raise TimedOut
                 response = await self.client.send(method, url, headers, body, min(self.try_timeout, remaining))
+            except ResponseTooLarge as exc:
+                self.breaker.after(probe, ok=True)
+                raise UpstreamResponseTooLarge(f"{self.name} answered more than the gateway relays") from exc
             except TimedOut:
                 failure = UpstreamTimeout(f"{self.name} did not answer in time")
             except (ConnectFailed, TransportFailed):

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from kit.auth import InvalidToken, SubjectKind, bearer_token
 from tests.support.live import LiveServer
@@ -97,6 +97,14 @@ def stub_app(state: StubState) -> FastAPI:
     async def item(item_id: str) -> dict[str, str]:
         """Documented route (appears in the aggregated OpenAPI document)."""
         return {"id": item_id}
+
+    @app.get("/public/chunked", include_in_schema=False)
+    async def chunked() -> StreamingResponse:
+        async def parts() -> AsyncIterator[bytes]:
+            for i in range(50):
+                yield f"part-{i};".encode()
+
+        return StreamingResponse(parts(), media_type="text/plain")
 
     @app.get("/internal/secret-ops", summary="Internal only")
     async def internal_ops() -> dict[str, str]:
