@@ -143,33 +143,37 @@ class RefreshOutcome:
 async def rotate_refresh(session: AsyncSession, runtime: Runtime, presented: str) -> RefreshOutcome:
     """Exchange a refresh token for a new pair; a used token revokes the whole session.
 
-    The token row is locked, so two concurrent uses of one token are
-    serialised: the first rotates, the second is a reuse.
+    The token and session rows are locked (one statement), so two concurrent
+    uses of one token are serialised: the first rotates, the second sees it
+    used and is a reuse.
     """
     now = datetime.now(UTC)
-    row = await session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == token_hash(presented)).with_for_update()
-    )
-    if row is None:
+    found = (
+        await session.execute(
+            select(RefreshToken, Session, Account.status)
+            .join(Session, Session.id == RefreshToken.session_id)
+            .join(Account, Account.id == Session.account_id)
+            .where(RefreshToken.token_hash == token_hash(presented))
+            .with_for_update(of=[RefreshToken, Session])
+        )
+    ).first()
+    if found is None:
         raise InvalidRefreshToken()
-    db_session = await session.scalar(select(Session).where(Session.id == row.session_id).with_for_update())
-    if db_session is None:
-        raise InvalidRefreshToken()
+    row, db_session, account_status = found
     if row.used_at is not None:
         if db_session.revoked_at is None:
             db_session.revoked_at, db_session.revoke_reason = now, "refresh_token_reuse"
         return RefreshOutcome(None, reused_session=db_session.id)
     if db_session.revoked_at is not None or db_session.expires_at <= now or row.expires_at <= now:
         raise InvalidRefreshToken("the session has ended")
-    account = await session.get(Account, db_session.account_id)
-    if account is None or account.status != AccountStatus.active:
+    if account_status != AccountStatus.active:
         raise InvalidRefreshToken("the session has ended")
     row.used_at = now
     db_session.last_seen_at = now
     refresh = await _issue_refresh(session, runtime, db_session)
     token = await access_token(
         runtime,
-        subject=str(account.id),
+        subject=str(db_session.account_id),
         kind=db_session.kind,
         session_id=db_session.id,
         amr=list(db_session.amr),
