@@ -106,13 +106,19 @@ class _Connection(asyncio.Protocol):
     async def exchange(self, request: bytes, time_limit: float) -> None:
         assert self.transport is not None
         self._reset()
-        self.waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(request)
+        loop = asyncio.get_running_loop()
+        waiter = self.waiter = loop.create_future()
+        # A timer handle rather than asyncio.wait_for: no extra task per request.
+        timer = loop.call_later(time_limit, self._time_out)
         try:
-            await asyncio.wait_for(self.waiter, time_limit)
-        except TimeoutError:
-            self.close()
-            raise TimedOut from None
+            self.transport.write(request)
+            await waiter
+        finally:
+            timer.cancel()
+
+    def _time_out(self) -> None:
+        self._fail(TimedOut())
+        self.close()
 
 
 class RawUpstreamClient:
@@ -189,11 +195,14 @@ class RawUpstreamClient:
                 self._slots[(host, port)] = slots
             # At most max_connections exchanges per upstream; waiting for a slot counts against the time limit.
             started = time.monotonic()
-            try:
-                await asyncio.wait_for(slots.acquire(), time_limit)
-            except TimeoutError:
-                span.set_status(StatusCode.ERROR, "no free connection")
-                raise TimedOut from None
+            if slots.locked():
+                try:
+                    await asyncio.wait_for(slots.acquire(), time_limit)
+                except TimeoutError:
+                    span.set_status(StatusCode.ERROR, "no free connection")
+                    raise TimedOut from None
+            else:
+                await slots.acquire()  # a free slot: returns at once
             try:
                 return await self._exchange(span, host, port, request, time_limit - (time.monotonic() - started))
             finally:
