@@ -19,6 +19,7 @@ import sys
 from sqlalchemy import select
 
 from kit.db import create_database
+from kit.http import ServiceClient
 from services.identity.accounts.service import create_staff
 from services.identity.config import IdentitySettings
 from services.identity.crypto import Keyring
@@ -32,8 +33,6 @@ from services.identity.tokens.keys import KeyStore, rotate
 
 
 async def _run(args: argparse.Namespace, settings: IdentitySettings) -> dict[str, object]:
-    from kit.http import ServiceClient
-
     database = create_database(settings, pool_size=1)
     client = ServiceClient(settings.gateway_url)
     keyring = Keyring(settings.data_encryption_key.get_secret_value())

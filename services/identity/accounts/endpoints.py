@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi import APIRouter, status
 
 from kit.auth import Customer
@@ -82,8 +84,6 @@ async def register(body: RegistrationRequest, session: DBSession, runtime: Rt) -
 @public.post("/register/verify", response_model=VerifyContactResponse)
 async def verify_contact(body: VerifyContactRequest, session: DBSession, runtime: Rt) -> VerifyContactResponse:
     """Confirm a phone number or email address with the code sent to it (5 attempts per code)."""
-    from datetime import UTC, datetime
-
     profile = await session.get(CustomerProfile, body.account_id)
     if profile is None:
         raise InvalidCode()

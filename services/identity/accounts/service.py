@@ -277,6 +277,7 @@ async def unfreeze(
 
 async def close(session: AsyncSession, account: Account, *, actor: str, actor_kind: str, reason: str) -> None:
     """Revoke sessions and credentials and destroy the personal data (indexes included)."""
+    # Late: the factor code sends notifications, which read contacts from this module.
     from services.identity.mfa.service import delete_factors
 
     if account.status == AccountStatus.closed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, status
 
@@ -24,6 +25,7 @@ from services.identity.login.schemas import (
     WebAuthnOptions,
 )
 from services.identity.mfa import service as mfa
+from services.identity.mfa.webauthn import authentication_options
 from services.identity.models import AccountStatus
 from services.identity.passwords.service import set_password
 from services.identity.runtime import Rt
@@ -87,10 +89,6 @@ async def send_challenge_code(body: ChallengeSendRequest, session: DBSession, ru
 @router.post("/login/challenge/webauthn-options", response_model=WebAuthnOptions)
 async def challenge_webauthn_options(body: ChallengeRef, session: DBSession, runtime: Rt) -> WebAuthnOptions:
     """WebAuthn request options (`navigator.credentials.get`) for a pending login."""
-    from datetime import UTC, datetime
-
-    from services.identity.mfa.webauthn import authentication_options
-
     challenge, account = await service.load_challenge(session, body.challenge, datetime.now(UTC))
     raw, options = await authentication_options(session, runtime, account.id)
     challenge.webauthn_challenge = raw

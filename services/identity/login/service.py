@@ -36,6 +36,7 @@ from services.identity.errors import (
 )
 from services.identity.login.signals import Assessment, LoginContext, assess
 from services.identity.mfa import service as mfa
+from services.identity.mfa.webauthn import verify_assertion
 from services.identity.models import (
     Account,
     AccountKind,
@@ -410,8 +411,6 @@ async def complete_challenge(
     elif method == "recovery" and code:
         ok = await mfa.use_recovery_code(session, account.id, code)
     elif method == "webauthn" and credential is not None:
-        from services.identity.mfa.webauthn import verify_assertion
-
         ok = await verify_assertion(session, runtime, account.id, challenge.webauthn_challenge, credential)
     ident = runtime.keyring.index("login", f"account:{account.id}")
     if not ok:

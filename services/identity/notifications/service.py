@@ -175,13 +175,9 @@ class NotificationWorker:
                 return
             error = f"provider answered {response.status_code}"
         row.last_error = error or "provider unreachable"
-        if row.attempts >= settings_max_attempts(self.runtime):
+        if row.attempts >= self.runtime.settings.outbox_max_attempts:
             row.status = "dead"
             logger.error("notification %s gave up after %d attempts", row.id, row.attempts)
             return
         delay = min(300.0, 0.5 * 2 ** (row.attempts - 1))
         row.next_attempt_at = now + timedelta(seconds=random.uniform(delay / 2, delay))  # noqa: S311 (jitter)
-
-
-def settings_max_attempts(runtime: Runtime) -> int:
-    return runtime.settings.outbox_max_attempts
