@@ -1,19 +1,23 @@
-"""Permissions through the gateway over real HTTP, with staff and service bearer tokens.
+"""Permissions through the gateway over real HTTP, with identity's real staff and service tokens.
 
-The suite runs for real (gateway, identity, permissions, vault, risk,
-incidents). Tokens: identity's staff login is built separately, so this test
-signs its tokens with tests.support.tokens.TestIssuer and makes both the
-gateway's and the permissions service's verifiers trust that key (the
-gateway still verifies every token, its signature, audience and expiry).
-Switch to identity's real tokens when its staff login is available.
+The whole suite runs (gateway, identity, permissions, vault, risk, incidents).
+Staff members are created with the code identity's CLI runs and sign in
+through the gateway (password, then the e-mail code read from identity's
+development notification sink: the stand-in for the outside world's e-mail
+provider); services get their tokens with client credentials. The first
+admin is made by permissions' bootstrap CLI code. The gateway's login and
+OTP rate limits are raised (this test signs in more often than a person
+would from one address); they are the gateway's own subject.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,35 +27,99 @@ from fastapi import FastAPI
 
 from kit.http import ServiceClient
 from kit.permissions import PermissionClient, payload_hash
+from kit.service_auth import ClientCredentialsProvider
+from services.identity.accounts.service import create_staff
 from services.permissions.cli import bootstrap_admin
 from tests.support.database import TestDatabases
 from tests.support.live import live_suite
 from tests.support.suite import suite_factories
-from tests.support.tokens import TestIssuer
 
 pytestmark = pytest.mark.flow
 
 BASE = "/v1/permissions"
+ID = "/v1/identity"
+SECRET = "dev-insecure-service-client-secret"
+RELAXED = {"rate_limit_classes": {"login": "1000/minute", "otp": "1000/minute"}}
+#: identity reuses a permission decision this long (the default is 3 s; shortened so the test waits less).
+IDENTITY_CACHE_SECONDS = 1.0
+OVERRIDES = {"gateway": RELAXED, "identity": {"permission_cache_seconds": IDENTITY_CACHE_SECONDS}}
 
 
 @dataclass
 class Flow:
     client: httpx.AsyncClient
-    issuer: TestIssuer
-    admin: str
+    apps: dict[str, FastAPI]
     gateway_url: str
+    admin: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)
+    service_tokens: dict[str, str] = field(default_factory=dict)
 
     def staff(self, subject: str) -> dict[str, str]:
-        return self.issuer.headers(subject=subject, kind="staff")
+        return {"Authorization": f"Bearer {self.tokens[subject]}"}
 
-    def service(self, name: str) -> dict[str, str]:
-        return self.issuer.headers(subject=name, kind="service")
+    async def service(self, name: str) -> dict[str, str]:
+        if name not in self.service_tokens:
+            response = await self.client.post(
+                f"{ID}/public/oauth/token",
+                data={"grant_type": "client_credentials", "client_id": name, "client_secret": SECRET},
+            )
+            assert response.status_code == 200, response.text
+            self.service_tokens[name] = str(response.json()["access_token"])
+        return {"Authorization": f"Bearer {self.service_tokens[name]}"}
+
+    async def new_staff(self) -> str:
+        """A staff account made as identity's CLI makes it, signed in through the gateway."""
+        identity = self.apps["identity"]
+        username = f"staff-{uuid.uuid4().hex[:10]}"
+        async with identity.state.database.sessionmaker() as session:
+            account, password = await create_staff(
+                session, identity.state.identity, username=username, email=f"{username}@bank.example", actor="cli"
+            )
+            await session.commit()
+        subject = str(account.id)
+        answer = (
+            await self.client.post(
+                f"{ID}/public/login", json={"identifier": username, "password": password, "device_id": "flow-tool"}
+            )
+        ).json()
+        if answer["status"] != "authenticated":
+            channel = "sms" if "sms" in answer["methods"] else "email"
+            sent = await self.client.post(
+                f"{ID}/public/login/challenge/send", json={"challenge": answer["challenge"], "channel": channel}
+            )
+            assert sent.status_code == 200, sent.text
+            code = await self._code(subject, "code.login")
+            done = await self.client.post(
+                f"{ID}/public/login/challenge/verify",
+                json={"challenge": answer["challenge"], "method": channel, "code": code},
+            )
+            assert done.status_code == 200, done.text
+            answer = done.json()
+        self.tokens[subject] = str(answer["access_token"])
+        return subject
+
+    async def _code(self, account_id: str, template: str) -> str:
+        """The latest code "sent" to an account, from identity's development sink."""
+        for _ in range(50):
+            response = await self.client.get(
+                f"{ID}/internal/dev/notifications",
+                params={"account_id": account_id},
+                headers=await self.service("risk"),
+            )
+            assert response.status_code == 200, response.text
+            for message in response.json():
+                if message["template"].startswith(template):
+                    found = re.search(r"\b(\d{6})\b", message["body"])
+                    assert found
+                    return found.group(1)
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"no {template} message")
 
     async def check(self, subject: str, permission: str) -> dict[str, Any]:
         response = await self.client.post(
             f"{BASE}/internal/checks",
             json={"subject": subject, "permission": permission},
-            headers=self.service("vault"),
+            headers=await self.service("vault"),
         )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
@@ -103,17 +171,17 @@ def capturing(
 async def flow(test_databases: TestDatabases) -> AsyncIterator[Flow]:
     url = await test_databases.clone("perm_flow")
     apps: dict[str, FastAPI] = {}
-    issuer = TestIssuer()
-    async with live_suite(capturing(suite_factories(url), apps)) as suite:
-        issuer.install(apps["permissions"])
-        apps["gateway"].state.token_verifier.load_jwks(issuer.jwks())
-        admin = str(uuid.uuid4())
+    async with contextlib.AsyncExitStack() as stack:
+        suite = await stack.enter_async_context(live_suite(capturing(suite_factories(url, overrides=OVERRIDES), apps)))
+        client = await stack.enter_async_context(httpx.AsyncClient(base_url=suite.gateway_url, timeout=20))
+        flow = Flow(client=client, apps=apps, gateway_url=suite.gateway_url)
+        flow.admin = await flow.new_staff()
+        # What `python -m services.permissions.cli bootstrap-admin <id>` does.
         async with apps["permissions"].state.database.sessionmaker() as session:
-            await bootstrap_admin(session, admin)
+            await bootstrap_admin(session, flow.admin)
             await session.commit()
         apps["permissions"].state.policy_store.mark_stale()
-        async with httpx.AsyncClient(base_url=suite.gateway_url, timeout=10) as client:
-            yield Flow(client=client, issuer=issuer, admin=admin, gateway_url=suite.gateway_url)
+        yield flow
 
 
 async def test_without_a_token_nothing_passes_the_gateway(flow: Flow) -> None:
@@ -126,7 +194,7 @@ async def test_without_a_token_nothing_passes_the_gateway(flow: Flow) -> None:
 
 
 async def test_grant_by_a_second_person_then_a_check_with_its_reason(flow: Flow) -> None:
-    teller = str(uuid.uuid4())
+    teller = await flow.new_staff()
     await flow.train(teller)
     requested = await flow.request(teller, "teller", justification="new at branch 0101")
     assert requested.status_code == 201
@@ -156,7 +224,7 @@ async def test_self_approval_is_refused(flow: Flow) -> None:
 
 
 async def test_sod_conflicting_grant_is_refused(flow: Flow) -> None:
-    subject = str(uuid.uuid4())
+    subject = await flow.new_staff()
     await flow.grant(subject, "auditor")
     refused = await flow.request(subject, "system_admin")
     assert refused.status_code == 409
@@ -165,7 +233,7 @@ async def test_sod_conflicting_grant_is_refused(flow: Flow) -> None:
 
 
 async def test_high_risk_role_without_training_is_refused(flow: Flow) -> None:
-    subject = str(uuid.uuid4())
+    subject = await flow.new_staff()
     refused = await flow.request(subject, "approver")
     assert refused.status_code == 409
     assert refused.json()["code"] == "training_required"
@@ -175,7 +243,7 @@ async def test_high_risk_role_without_training_is_refused(flow: Flow) -> None:
 
 
 async def test_grant_expires(flow: Flow) -> None:
-    subject = str(uuid.uuid4())
+    subject = await flow.new_staff()
     await flow.train(subject)
     expiry = datetime.now(UTC) + timedelta(seconds=2)
     requested = await flow.request(subject, "customer_manager", expires_at=expiry.isoformat())
@@ -188,7 +256,7 @@ async def test_grant_expires(flow: Flow) -> None:
 
 
 async def test_approval_executes_once_and_never_twice(flow: Flow) -> None:
-    maker, checker = str(uuid.uuid4()), str(uuid.uuid4())
+    maker, checker = await flow.new_staff(), await flow.new_staff()
     await flow.grant(maker, "customer_manager")
     await flow.grant(checker, "compliance_officer")
     payload = {"account_id": str(uuid.uuid4()), "reason": "verified in branch"}
@@ -202,11 +270,10 @@ async def test_approval_executes_once_and_never_twice(flow: Flow) -> None:
     assert (await flow.approve(approval_id, maker)).json()["code"] == "self_approval"
     assert (await flow.approve(approval_id, checker)).json()["state"] == "approved"
     body = {"operation": "account.unfreeze", "payload_hash": payload_hash(payload)}
+    identity = await flow.service("identity")
 
     async def execute() -> httpx.Response:
-        return await flow.client.post(
-            f"{BASE}/internal/approvals/{approval_id}/execute", json=body, headers=flow.service("identity")
-        )
+        return await flow.client.post(f"{BASE}/internal/approvals/{approval_id}/execute", json=body, headers=identity)
 
     results = await asyncio.gather(*(execute() for _ in range(8)))
     assert sorted(r.status_code for r in results) == [200] + [409] * 7
@@ -218,22 +285,19 @@ async def test_approval_executes_once_and_never_twice(flow: Flow) -> None:
 
 async def test_kit_client_sees_a_suspension_within_the_stated_bound(flow: Flow) -> None:
     """A service's cached decision lasts at most permission_cache_seconds; permissions itself is immediate."""
-    subject = str(uuid.uuid4())
+    subject = await flow.new_staff()
     await flow.grant(subject, "risk_analyst")
-    token = flow.issuer.mint(subject="vault", kind="service")
-
-    async def vault_token() -> str:
-        return token
-
     cache_seconds = 1.0
-    client = ServiceClient(flow.gateway_url, token_provider=vault_token)
+    # The vault service's client, as the kit's app factory builds it (client-credentials token).
+    token_http = httpx.AsyncClient(base_url=flow.gateway_url, timeout=10)
+    client = ServiceClient(flow.gateway_url, token_provider=ClientCredentialsProvider(token_http, "vault", SECRET))
     checker = PermissionClient(client, cache_seconds=cache_seconds)
     try:
         assert (await checker.check(subject, "risk:modify")).allowed
         suspended = await flow.client.post(
             f"{BASE}/internal/subjects/{subject}/suspension",
             json={"reason": "alert: rule edits at 3am"},
-            headers=flow.service("risk"),
+            headers=await flow.service("risk"),
         )
         assert suspended.status_code == 200
         direct = await flow.check(subject, "risk:modify")
@@ -246,3 +310,19 @@ async def test_kit_client_sees_a_suspension_within_the_stated_bound(flow: Flow) 
         assert (await checker.check(subject, "risk:read")).allowed  # low-risk permissions stay
     finally:
         await client.aclose()
+        await token_http.aclose()
+
+
+async def test_another_service_enforces_the_decisions(flow: Flow) -> None:
+    """identity's staff routes use kit.permissions.RequirePermission, answered by this service."""
+    officer = await flow.new_staff()
+    somebody = f"{ID}/staff/accounts/{uuid.uuid4()}"
+    denied = await flow.client.get(somebody, headers=flow.staff(officer))
+    assert denied.status_code == 403
+    assert denied.json()["code"] == "permission_denied"
+    assert denied.json()["detail"] == "no active grant gives account:read"
+    await flow.grant(officer, "customer_manager")
+    # identity may reuse its cached "deny" for permission_cache_seconds: the stated bound.
+    await asyncio.sleep(IDENTITY_CACHE_SECONDS)
+    passed = await flow.client.get(somebody, headers=flow.staff(officer))
+    assert passed.status_code == 404  # past the permission gate: there is no such account
