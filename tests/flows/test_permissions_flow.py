@@ -42,7 +42,10 @@ SECRET = "dev-insecure-service-client-secret"
 RELAXED = {"rate_limit_classes": {"login": "1000/minute", "otp": "1000/minute"}}
 #: identity reuses a permission decision this long (the default is 3 s; shortened so the test waits less).
 IDENTITY_CACHE_SECONDS = 1.0
-OVERRIDES = {"gateway": RELAXED, "identity": {"permission_cache_seconds": IDENTITY_CACHE_SECONDS}}
+OVERRIDES: dict[str, dict[str, Any]] = {
+    "gateway": RELAXED,
+    "identity": {"permission_cache_seconds": IDENTITY_CACHE_SECONDS},
+}
 
 
 @dataclass
