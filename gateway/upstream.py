@@ -1,9 +1,11 @@
-"""Calling upstreams: two interchangeable HTTP clients, per-try timeouts, retries, circuit breaker.
+"""Calling upstreams: interchangeable HTTP clients, per-try timeouts, retries, circuit breaker.
 
-``aiohttp`` is the default: on this machine it proxies 3-5x more requests per
-second than ``httpx`` 0.28 (httpx's connection pool is the bottleneck,
-encode/httpx#3215); ``bench/bench_gateway.py`` measures both in every run.
-The choice is the setting ``GATEWAY_UPSTREAM_CLIENT``.
+``bench/bench_gateway.py`` measures the candidates in every run and the
+setting ``GATEWAY_UPSTREAM_CLIENT`` picks one: the gateway's own
+protocol-level client (``raw``, :mod:`gateway.rawhttp`, the default: least CPU
+per request), ``aiohttp`` (streams answers of any size) or ``httpx`` 0.28
+(3-8x the CPU of aiohttp: its connection pool is the bottleneck,
+encode/httpx#3215).
 """
 
 from __future__ import annotations
