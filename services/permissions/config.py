@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from kit.settings import ServiceSettings
@@ -124,5 +124,14 @@ class PermissionsSettings(ServiceSettings):
     )
     approval_policies: dict[str, ApprovalPolicy] = Field(
         default_factory=default_policies,
-        description="Operation name -> approval policy (JSON in PERMISSIONS_APPROVAL_POLICIES).",
+        description=(
+            "Operation name -> approval policy (JSON in PERMISSIONS_APPROVAL_POLICIES). Configured "
+            "policies add to the defaults or replace them one by one; a default is never dropped."
+        ),
     )
+
+    @field_validator("approval_policies", mode="after")
+    @classmethod
+    def _keep_default_policies(cls, value: dict[str, ApprovalPolicy]) -> dict[str, ApprovalPolicy]:
+        # Forgetting an operation in the JSON must not silently remove its second person.
+        return {**default_policies(), **value}

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, Request
+from prometheus_client import Counter, Gauge
 from sqlalchemy import Table, bindparam, event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -42,6 +43,11 @@ from services.permissions.models import (
 )
 
 logger = logging.getLogger("permissions.index")
+
+CHECKS = Counter("permission_checks_total", "Permission checks answered, by decision.", ["decision"])
+_ALLOWED, _DENIED = CHECKS.labels("allow"), CHECKS.labels("deny")
+INDEX_VERSION = Gauge("permission_index_version", "Policy version this process's index has seen.")
+INDEX_SUBJECTS = Gauge("permission_index_subjects", "Subjects with live grants in this process's index.")
 
 #: More changed subjects than this in one poll and a full reload is cheaper.
 FULL_RELOAD_SUBJECTS = 2_000
@@ -169,6 +175,9 @@ class PolicyStore:
         marks, started = self._marks, time.monotonic()
         await self._load_changes()
         self._synced_marks, self._checked_at = marks, started
+        INDEX_VERSION.set(self.version)
+        if self.index is not None:
+            INDEX_SUBJECTS.set(len(self.index.grants))
 
     async def _load_changes(self) -> None:
         async with self.sessionmaker() as session:
@@ -198,7 +207,9 @@ class PolicyStore:
 
     async def check(self, subject: str, permission: str, scope: str | None = None) -> CheckResult:
         index = await self.ensure_fresh()
-        return index.check(subject, permission, scope, time.time())
+        result = index.check(subject, permission, scope, time.time())
+        (_ALLOWED if result.allowed else _DENIED).inc()
+        return result
 
     async def holds_role(self, subject: str, role: str) -> bool:
         index = await self.ensure_fresh()
