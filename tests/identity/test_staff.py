@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from kit.permissions import payload_hash
 from services.identity.models import Account, CustomerProfile, outbox
-from tests.identity.conftest import FakePermissions
+from tests.identity.fakes import FakePermissions
 from tests.identity.staff_support import RECOVERY_CODES, staff_token
 from tests.identity.support import PASSWORD, bearer, login, register, service_token, signed_in, sink
 
