@@ -67,6 +67,7 @@ _NOT_FORWARDED = HOP_BY_HOP | {
     b"forwarded",
     b"traceparent",
     b"tracestate",
+    b"expect",  # the body is already read: no 100-continue dance with the upstream
 }
 #: How long a session token waits for the gateway's first revocation-feed read after start-up.
 FIRST_SYNC_WAIT_SECONDS = 3.0

@@ -164,7 +164,10 @@ class EdgeMiddleware:
         if size > self.max_header_bytes:
             await self._reject(send, 431, "headers_too_large", "Request headers too large", "Send fewer headers.")
             return
-        if declared is not None and (declared < 0 or declared > self.max_body_bytes):
+        if declared is not None and declared < 0:
+            await self._reject(send, 400, "bad_request", "Bad request", "Content-Length is not a number.")
+            return
+        if declared is not None and declared > self.max_body_bytes:
             await self._reject(
                 send, 413, "payload_too_large", "Request body too large", f"At most {self.max_body_bytes} bytes."
             )

@@ -210,6 +210,10 @@ async def test_large_responses_stream_and_bodies_are_forwarded(gateway: RunningG
     head = await gateway.client.head("/v1/identity/public/items/1")
     assert head.status_code == 200
     assert head.content == b""
-    posted = await gateway.client.post("/v1/identity/public/echo?a=1", content=b"x" * 1234)
+    posted = await gateway.client.post(
+        "/v1/identity/public/echo?a=1", content=b"x" * 1234, headers={"Expect": "100-continue"}
+    )
+    assert posted.status_code == 200
     assert posted.json()["body_bytes"] == 1234
     assert posted.json()["method"] == "POST"
+    assert "expect" not in dict(posted.json()["headers"])
