@@ -54,6 +54,9 @@ from services.permissions.models import (
 InternalExecutor = Callable[[AsyncSession, Approval, str], Awaitable[None]]
 
 
+_DECISION_ACTIONS = {Decision.approve: "approval.approved", Decision.reject: "approval.rejected"}
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -201,24 +204,20 @@ async def decide(
     if any(d.actor == actor for d in previous):
         raise AlreadyDecided("each person decides once on an approval")
     session.add(ApprovalDecision(approval_id=approval.id, actor=actor, decision=decision, comment=comment))
-    approvals = sum(1 for d in previous if d.decision == Decision.approve)
+    approvals = sum(1 for d in previous if d.decision == Decision.approve) + (decision is Decision.approve)
     if decision is Decision.reject:
         approval.state = ApprovalState.rejected
         approval.decided_at = now
-    elif approvals + 1 >= approval.required_approvals:
+    elif approvals >= approval.required_approvals:
         approval.state = ApprovalState.approved
         approval.decided_at = now
     await session.flush()
     await audit_log.append(
         session,
         actor=actor,
-        action="approval.withdrawn" if withdrawing else f"approval.{decision.value}d",
+        action="approval.withdrawn" if withdrawing else _DECISION_ACTIONS[decision],
         target=str(approval.id),
-        detail={
-            "operation": approval.operation,
-            "state": approval.state,
-            "approvals": approvals + (decision == "approve"),
-        },
+        detail={"operation": approval.operation, "state": approval.state, "approvals": approvals},
     )
     if approval.state == ApprovalState.approved and internal is not None:
         await internal(session, approval, actor)

@@ -162,6 +162,14 @@ async def test_rejection_and_withdrawal(perms: Perms) -> None:
     )
     assert rejected.json()["state"] == "rejected"
     assert (await perms.approve(approval["id"], checker)).json()["code"] == "approval_not_pending"
+    async with perms.sessionmaker() as session:
+        entries = audit_log.entries
+        actions = (
+            await session.execute(
+                select(entries.c.action).where(entries.c.target == approval["id"]).order_by(entries.c.seq)
+            )
+        ).scalars()
+        assert list(actions)[:2] == ["approval.created", "approval.rejected"]
     mine = await create(perms, maker)
     withdrawn = await perms.client.post(f"/staff/approvals/{mine['id']}/reject", json={}, headers=perms.staff(maker))
     assert withdrawn.json()["state"] == "rejected"
