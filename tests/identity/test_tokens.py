@@ -256,3 +256,9 @@ async def test_revocation_feed_is_for_services_only(client: httpx.AsyncClient) -
 async def test_service_token_lifetime(client: httpx.AsyncClient) -> None:
     claims = await _verify(client, await service_token(client))
     assert int(claims["exp"]) > time.time()  # type: ignore[call-overload]
+
+
+async def test_revocation_feed_refuses_a_made_up_cursor(client: httpx.AsyncClient) -> None:
+    token = await service_token(client, client_id="gateway")
+    response = await client.get("/internal/revocations", params={"after": "not-a-cursor"}, headers=bearer(token))
+    assert response.status_code == 400

@@ -286,6 +286,8 @@ async def revocations(
     after its `expires_at`: no access token of that session is valid by then.
     """
     cursor = service.decode_cursor(after) if after else None
+    if after and cursor is None:
+        raise BadRequest("the cursor is not one this feed gave out")
     rows, next_cursor = await service.revocations_since(session, runtime, cursor)
     return RevocationFeed(
         revocations=[
