@@ -38,6 +38,9 @@ class StubState:
     feed_reads: int = 0
     hits: int = 0
     feed_up: bool = True
+    #: Keys published next to the issuer's own (rotation: old and new overlap).
+    extra_keys: list[TestIssuer] = field(default_factory=list)
+    publish_issuer_key: bool = True
 
     def revoke(self, session_id: str) -> None:
         now = datetime.now(UTC)
@@ -57,7 +60,8 @@ def stub_app(state: StubState) -> FastAPI:
     @app.get("/.well-known/jwks.json")
     async def jwks() -> dict[str, Any]:
         state.jwks_fetches += 1
-        return state.issuer.jwks()
+        published = ([state.issuer] if state.publish_issuer_key else []) + state.extra_keys
+        return {"keys": [key for issuer in published for key in issuer.jwks()["keys"]]}
 
     @app.post("/public/oauth/token")
     async def token(request: Request) -> JSONResponse:

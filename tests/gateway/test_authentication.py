@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.config import SERVICES
 from tests.gateway.conftest import RunningGateway, Stub, gateway_settings, running_gateway
+from tests.gateway.stub import StubState, serve, stub_app
 from tests.support.tokens import AUDIENCE, ISSUER, TestIssuer
 
 
@@ -325,3 +326,26 @@ async def test_session_tokens_fail_closed_when_the_feed_goes_stale(stub: Stub, i
             await asyncio.sleep(0.1)
             status = (await gw.client.get("/v1/identity/customer/x", headers=person)).status_code
         assert status == 200
+
+
+async def test_key_rotation_new_key_accepted_retired_key_refused_even_if_cached(issuer: TestIssuer) -> None:
+    state = StubState(issuer)
+    async with (
+        serve("identity", stub_app(state)) as identity,
+        running_gateway(gateway_settings(dict.fromkeys(SERVICES, identity.url))) as gw,
+    ):
+        old_token = issuer.headers(kind="customer")
+        assert (await gw.client.get("/v1/identity/customer/x", headers=old_token)).status_code == 200
+        # identity rotates: a new key is published next to the old one.
+        new_issuer = TestIssuer()
+        state.extra_keys.append(new_issuer)
+        await asyncio.sleep(gw.app.state.settings.jwks_refetch_interval_seconds)
+        new_token = new_issuer.headers(kind="customer")
+        assert (await gw.client.get("/v1/identity/customer/x", headers=new_token)).status_code == 200
+        # The old key is retired; after the gateway's next refresh its tokens stop working,
+        # including the one whose verification the gateway remembered.
+        state.publish_issuer_key = False
+        await gw.app.state.token_verifier.refresh()
+        refused = await gw.client.get("/v1/identity/customer/x", headers=old_token)
+        assert refused.status_code == 401
+        assert (await gw.client.get("/v1/identity/customer/x", headers=new_token)).status_code == 200
