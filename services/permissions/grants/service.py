@@ -64,12 +64,6 @@ class RoleGraph:
         """High-risk if it or a role it inherits is flagged or gives a high-risk permission."""
         return any(rid in self.risky for rid in self.lineage[role.id])
 
-    def name_of(self, role_id: uuid.UUID) -> str:
-        for role in self.by_name.values():
-            if role.id == role_id:
-                return role.name
-        return str(role_id)
-
 
 async def role_graph(session: AsyncSession) -> RoleGraph:
     roles = list((await session.execute(select(Role))).scalars())
@@ -116,16 +110,20 @@ async def live_grants(session: AsyncSession, subject: str | None = None) -> list
     return [(grant, name) for grant, name in (await session.execute(query)).tuples()]
 
 
-async def sod_conflicts(
-    session: AsyncSession, graph: RoleGraph, role_ids: list[uuid.UUID], new_role: uuid.UUID | None = None
-) -> list[dict[str, str]]:
-    """Pairs of SoD rules violated by holding ``role_ids`` (plus ``new_role``)."""
+SodRules = list[tuple[SodRule, str, str]]
+
+
+async def load_sod_rules(session: AsyncSession) -> SodRules:
+    """Every SoD rule with the names of its two roles."""
     a, b = aliased(Role), aliased(Role)
-    rules = (
-        await session.execute(
-            select(SodRule, a.name, b.name).join(a, a.id == SodRule.role_a_id).join(b, b.id == SodRule.role_b_id)
-        )
-    ).tuples()
+    query = select(SodRule, a.name, b.name).join(a, a.id == SodRule.role_a_id).join(b, b.id == SodRule.role_b_id)
+    return [(rule, name_a, name_b) for rule, name_a, name_b in (await session.execute(query)).tuples()]
+
+
+def conflicts_among(
+    rules: SodRules, graph: RoleGraph, role_ids: list[uuid.UUID], new_role: uuid.UUID | None = None
+) -> list[dict[str, str]]:
+    """The rules violated by holding ``role_ids`` (plus ``new_role``); roles inheriting a side count."""
     held = [set(graph.lineage.get(rid, (rid,))) for rid in role_ids]
     new = set(graph.lineage.get(new_role, (new_role,))) if new_role is not None else None
     found: list[dict[str, str]] = []
@@ -167,7 +165,7 @@ async def validate_grant(
     if any(g.role_id == role.id and g.scope == scope for g, _ in held):
         raise AlreadyGranted(f"the subject already holds {role.name}" + (f" in scope {scope}" if scope else ""))
     graph = await role_graph(session)
-    conflicts = await sod_conflicts(session, graph, [g.role_id for g, _ in held], role.id)
+    conflicts = conflicts_among(await load_sod_rules(session), graph, [g.role_id for g, _ in held], role.id)
     if conflicts:
         first = conflicts[0]
         raise SodConflict(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, status
 
 from kit.auth import Principal
 from kit.db import DBSession
@@ -125,23 +125,22 @@ async def over_privilege(
     settings: Settings,
     store: Store,
     principal: Annotated[Principal, Depends(RequirePermission("audit:read"))],
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
 ) -> OverPrivilegeOut:
     """Unused grants (no allowed check for `unused_grant_days`), coexisting SoD conflicts (e.g. after a
-    rule was added) and high-risk grants whose holder has no current training."""
+    rule was added) and high-risk grants whose holder has no current training; each list holds at
+    most `limit` entries, `counts` the full numbers."""
     report = await service.over_privilege(session, settings, store)
-    await audit_log.append(
-        session,
-        actor=principal.subject,
-        action="report.over_privilege",
-        detail={
-            "unused": len(report.unused_grants),
-            "sod_conflicts": len(report.sod_conflicts),
-            "without_training": len(report.grants_without_training),
-        },
-    )
+    counts = {
+        "unused_grants": len(report.unused_grants),
+        "sod_conflicts": len(report.sod_conflicts),
+        "grants_without_training": len(report.grants_without_training),
+    }
+    await audit_log.append(session, actor=principal.subject, action="report.over_privilege", detail=counts)
     return OverPrivilegeOut(
         generated_at=report.generated_at,
-        unused_grants=report.unused_grants,
-        sod_conflicts=report.sod_conflicts,
-        grants_without_training=report.grants_without_training,
+        counts=counts,
+        unused_grants=report.unused_grants[:limit],
+        sod_conflicts=report.sod_conflicts[:limit],
+        grants_without_training=report.grants_without_training[:limit],
     )

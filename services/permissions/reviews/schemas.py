@@ -84,7 +84,10 @@ class ItemDecisionBody(BaseModel):
 
 
 class OverPrivilegeOut(BaseModel):
+    """Each list holds at most ``limit`` entries; ``counts`` has the full numbers."""
+
     generated_at: datetime
+    counts: dict[str, int]
     unused_grants: list[dict[str, Any]]
     sod_conflicts: list[dict[str, Any]]
     grants_without_training: list[dict[str, Any]]

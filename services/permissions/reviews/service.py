@@ -15,7 +15,7 @@ from services.permissions.approvals.service import now_utc
 from services.permissions.checks.store import PolicyStore
 from services.permissions.config import PermissionsSettings
 from services.permissions.errors import InvalidReview, NotEntitled, ReviewClosed, ReviewNotFound
-from services.permissions.grants.service import live_grants, revoke_grant, role_graph, sod_conflicts
+from services.permissions.grants.service import conflicts_among, live_grants, load_sod_rules, revoke_grant, role_graph
 from services.permissions.models import (
     Grant,
     ReviewCampaign,
@@ -220,10 +220,11 @@ async def over_privilege(
                     "last_used_at": grant.last_used_at.isoformat() if grant.last_used_at else None,
                 }
             )
+    rules = await load_sod_rules(session)
     for subject, held in by_subject.items():
         if len(held) < 2:
             continue
-        for conflict in await sod_conflicts(session, graph, [g.role_id for g, _ in held]):
+        for conflict in conflicts_among(rules, graph, [g.role_id for g, _ in held]):
             report.sod_conflicts.append({"subject": subject, **conflict})
     trained = set(
         (
