@@ -147,3 +147,20 @@ async def test_contact_verification_codes_are_attempt_limited(client: httpx.Asyn
         "/public/register/verify", json={"account_id": account_id, "channel": "email", "code": code}
     )
     assert exhausted.status_code == 429
+
+
+async def test_verification_code_can_be_sent_again(client: httpx.AsyncClient) -> None:
+    data = customer_data()
+    account_id = (await client.post("/public/register", json=data)).json()["account_id"]
+    first = await latest_code(client, account_id, "code.verify:sms")
+    resent = await client.post("/public/register/resend", json={"account_id": account_id, "channel": "sms"})
+    assert resent.status_code == 202
+    second = await latest_code(client, account_id, "code.verify:sms")
+    stale = await client.post(
+        "/public/register/verify", json={"account_id": account_id, "channel": "sms", "code": first}
+    )
+    assert stale.status_code == 400 or first == second
+    ok = await client.post("/public/register/verify", json={"account_id": account_id, "channel": "sms", "code": second})
+    assert ok.status_code == 200
+    unknown = await client.post("/public/register/resend", json={"account_id": str(uuid.uuid4()), "channel": "sms"})
+    assert unknown.status_code == 202

@@ -16,6 +16,7 @@ from services.identity.accounts.schemas import (
     ContactVerify,
     RegistrationRequest,
     RegistrationResponse,
+    ResendRequest,
     VerifyContactRequest,
     VerifyContactResponse,
 )
@@ -103,6 +104,21 @@ async def verify_contact(body: VerifyContactRequest, session: DBSession, runtime
         detail={"channel": body.channel},
     )
     return VerifyContactResponse(channel=body.channel, verified=True)
+
+
+@public.post("/register/resend", status_code=status.HTTP_202_ACCEPTED, response_model=VerifyContactResponse)
+async def resend_verification(body: ResendRequest, session: DBSession, runtime: Rt) -> VerifyContactResponse:
+    """Send a new verification code to a contact not verified yet (the previous code stops working).
+    Always 202: says nothing about whether the account exists."""
+    profile = await session.get(CustomerProfile, body.account_id)
+    verified_at = (
+        None if profile is None else (profile.phone_verified_at if body.channel == "sms" else profile.email_verified_at)
+    )
+    if profile is not None and verified_at is None:
+        account = await service.get_account(session, body.account_id)
+        if account.status == "active":
+            await mfa.send_code(session, runtime, account, purpose=f"verify:{body.channel}", channel=body.channel)
+    return VerifyContactResponse(channel=body.channel, verified=False)
 
 
 @me.get("/account", response_model=AccountView)

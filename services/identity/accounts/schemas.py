@@ -56,6 +56,15 @@ class VerifyContactRequest(BaseModel):
     code: str = Field(min_length=4, max_length=12)
 
 
+class ResendRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"account_id": "6f1c2a4e-0d7b-4c1e-9a8e-2b0f5d3c7e11", "channel": "sms"}]}
+    )
+
+    account_id: uuid.UUID
+    channel: Literal["sms", "email"]
+
+
 class VerifyContactResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"channel": "sms", "verified": True}]})
 
