@@ -17,7 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from gateway.config import SERVICES, GatewaySettings
-from gateway.observability import GatewayObservability, configure_access_log, flush_access_log
+from gateway.observability import GatewayObservability, flush_access_log
 from gateway.openapi import OpenApiAggregator, docs_page
 from gateway.policy import PolicyTable, load_policy
 from gateway.proxy import Pipeline, ProxyEndpoint
@@ -164,7 +164,6 @@ def _wire(app: FastAPI, settings: GatewaySettings, policy: PolicyTable) -> _Reso
 def create(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
-    configure_access_log()
     instrument_httpx(tracer_provider_for(settings.service_name, settings.otlp_endpoint))
     policy = load_policy(settings.routes_dir, SERVICES)  # a broken table stops the start, never half-applies
 
