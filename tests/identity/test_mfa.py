@@ -255,3 +255,18 @@ async def test_guessing_step_up_codes_locks_the_account(client: httpx.AsyncClien
         )
         assert wrong.status_code == 400
     assert (await login(client, data["phone"])).status_code == 401
+
+
+async def test_step_up_with_a_security_key(client: httpx.AsyncClient) -> None:
+    _, _, tokens = await signed_in(client)
+    token = tokens["access_token"]
+    authenticator, _ = await _register_key(client, token)
+    ceremony = (await client.post("/me/step-up/webauthn-options", headers=bearer(token))).json()
+    assertion = authenticator.get(ceremony["options"])
+    body = {"action": "password.change", "method": "webauthn", "credential": assertion}
+    granted = await client.post("/me/step-up", json=body, headers=bearer(token))
+    assert granted.status_code == 201, granted.text
+    # The ceremony is spent: the same assertion cannot buy a second grant.
+    assert (await client.post("/me/step-up", json=body, headers=bearer(token))).status_code == 400
+    change = {"current_password": PASSWORD, "new_password": "Fresh-Meadow-93-Kettle!"}
+    assert (await client.post("/me/password", json=change, headers=bearer(token))).status_code == 200
