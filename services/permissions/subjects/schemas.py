@@ -17,7 +17,7 @@ class StatusBody(BaseModel):
     )
 
     status: SubjectStatus
-    reason: str = Field(default="", max_length=500)
+    reason: str = Field(default="", max_length=2000)
 
 
 class StatusOut(BaseModel):
@@ -31,7 +31,7 @@ class SuspensionBody(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"reason": "bulk customer reads outside working hours"}]}
     )
 
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class SuspensionOut(BaseModel):
