@@ -12,8 +12,10 @@ from services.permissions.models import SubjectStatus, Suspension, TrainingRecor
 
 
 class StatusBody(BaseModel):
+    # Sent through other services' outboxes: unknown extra fields are ignored, so a sender that
+    # adds one does not get its deliveries refused (and a freeze lost).
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"status": "frozen", "reason": "incident 2026-0042"}]}
+        extra="ignore", json_schema_extra={"examples": [{"status": "frozen", "reason": "incident 2026-0042"}]}
     )
 
     status: SubjectStatus
@@ -28,7 +30,7 @@ class StatusOut(BaseModel):
 
 class SuspensionBody(BaseModel):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"reason": "bulk customer reads outside working hours"}]}
+        extra="ignore", json_schema_extra={"examples": [{"reason": "bulk customer reads outside working hours"}]}
     )
 
     reason: str = Field(min_length=1, max_length=2000)
