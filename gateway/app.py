@@ -29,7 +29,7 @@ from kit.auth import TokenVerifier
 from kit.errors import install_error_handlers, problem_response
 from kit.logging import configure_logging
 from kit.middleware import MetricsMiddleware, RequestIdMiddleware
-from kit.revocation import RevocationFeed
+from kit.revocation import FeedFetcher, RevocationFeed
 from kit.service_auth import ClientCredentialsProvider
 from kit.telemetry import instrument_httpx, tracer_provider_for
 
@@ -42,7 +42,7 @@ REVOCATION_FEED_AGE = Gauge("gateway_revocation_feed_age_seconds", "Seconds sinc
 REVOKED_SESSIONS = Gauge("gateway_revoked_sessions", "Revoked sessions the gateway currently refuses.")
 
 
-def _feed_fetcher(control: httpx.AsyncClient, tokens: ClientCredentialsProvider, path: str) -> Any:
+def _feed_fetcher(control: httpx.AsyncClient, tokens: ClientCredentialsProvider, path: str) -> FeedFetcher:
     async def fetch(cursor: str | None) -> Mapping[str, Any]:
         token = await tokens()
         response = await control.get(
@@ -162,6 +162,12 @@ def _wire(app: FastAPI, settings: GatewaySettings, policy: PolicyTable) -> _Reso
 
 
 def create(settings: GatewaySettings | None = None) -> FastAPI:
+    """Build the gateway app (the policy table is loaded now: a broken one stops the start).
+
+    Middleware, outermost first: request id, suite metrics, gateway metrics + server span +
+    access log, edge limits + security headers, CORS (when configured), the proxy path for
+    ``/v1/...``; FastAPI's router serves the gateway's own endpoints.
+    """
     settings = settings or GatewaySettings()
     configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
     instrument_httpx(tracer_provider_for(settings.service_name, settings.otlp_endpoint))
@@ -238,8 +244,9 @@ def create(settings: GatewaySettings | None = None) -> FastAPI:
         """The API reference page: every route with who may call it."""
         return HTMLResponse(docs_page(await request.app.state.openapi.document()))
 
-    # Tracing: GatewayObservability opens the server span of every request (cheaper than the
-    # ASGI instrumentor on the proxy path); the upstream clients open the client spans.
+    # Each add_middleware wraps the previous ones: added innermost first. GatewayObservability
+    # opens the server span of every request (cheaper than the ASGI instrumentor on the proxy
+    # path); the upstream clients open the client spans.
     app.add_middleware(ProxyEndpoint)
     if settings.cors_allow_origins:
         app.add_middleware(
