@@ -185,12 +185,16 @@ class LoginAttempt(Base):
 
 
 class LoginChallenge(Base):
-    """A login whose password passed and that waits for a second factor."""
+    """A login whose password passed and that waits for a second factor or a new password."""
 
     __tablename__ = "login_challenge"
 
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    #: ``second_factor`` or ``password_change`` (a one-time or expired password must be replaced first).
+    purpose: Mapped[str] = mapped_column(String(32), server_default="second_factor")
+    #: Methods already passed (for ``password_change``: they make the session once the password is set).
+    amr: Mapped[list[str] | None] = mapped_column(JSONB)
     methods: Mapped[list[str]] = mapped_column(JSONB)
     reasons: Mapped[list[str]] = mapped_column(JSONB)
     device_id: Mapped[str | None] = mapped_column(String(128))

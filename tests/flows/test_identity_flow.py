@@ -86,8 +86,8 @@ async def _code(app: httpx.AsyncClient, account_id: str, template: str) -> str:
 
 
 async def _finish(app: httpx.AsyncClient, account_id: str, answer: dict[str, Any]) -> dict[str, Any]:
-    """Complete a login: tokens as they are, or the challenge with an SMS/email code."""
-    if answer["status"] == "authenticated":
+    """Complete a login: tokens as they are, or the second-factor challenge with an SMS/email code."""
+    if answer["status"] != "mfa_required":
         return answer
     channel = "sms" if "sms" in answer["methods"] else "email"
     sent = await app.post(
@@ -130,9 +130,17 @@ async def _staff(url: str, username: str) -> tuple[str, str]:
     return str(account.id), password
 
 
-async def _staff_session(app: httpx.AsyncClient, staff_id: str, username: str, password: str) -> str:
-    answer = (await _login(app, username, password)).json()
-    return str((await _finish(app, staff_id, answer))["access_token"])
+async def _staff_session(app: httpx.AsyncClient, staff_id: str, username: str, one_time_password: str) -> str:
+    """First login: the second factor (email code), then the one-time password is replaced; then a session."""
+    answer = await _finish(app, staff_id, (await _login(app, username, one_time_password)).json())
+    assert answer["status"] == "password_change_required", answer
+    done = await app.post(
+        f"{ID}/public/login/password",
+        json={"challenge": answer["challenge"], "new_password": f"Own-Password-{uuid.uuid4().hex[:8]}-!"},
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["acr"] == "aal2"
+    return str(done.json()["access_token"])
 
 
 async def _bootstrap_admin(url: str, subject: str) -> None:

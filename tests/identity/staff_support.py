@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import pyotp
@@ -25,11 +26,27 @@ async def make_staff(app: FastAPI, username: str) -> tuple[str, str]:
     return str(account.id), password
 
 
+STAFF_PASSWORD = "Steady-Ledger-48-Compass!"
+
+
+async def first_login(client: httpx.AsyncClient, username: str, one_time_password: str) -> dict[str, Any]:
+    """Log in with the one-time password, which must be replaced (by ``STAFF_PASSWORD``) before a session exists."""
+    answer = (await login(client, username, one_time_password)).json()
+    assert answer["status"] == "password_change_required", answer
+    done = await client.post(
+        "/public/login/password", json={"challenge": answer["challenge"], "new_password": STAFF_PASSWORD}
+    )
+    assert done.status_code == 200, done.text
+    body: dict[str, Any] = done.json()
+    return body
+
+
 async def staff_token(client: httpx.AsyncClient, app: FastAPI, username: str) -> tuple[str, str]:
     """(staff id, aal2 access token) for a new staff member with an authenticator app."""
-    staff_id, password = await make_staff(app, username)
-    first = (await login(client, username, password)).json()
+    staff_id, one_time = await make_staff(app, username)
+    first = await first_login(client, username, one_time)
     assert first["status"] == "authenticated", first
+    password = STAFF_PASSWORD
     started = (await client.post("/me/mfa/totp", headers=bearer(first["access_token"]))).json()
     totp = pyotp.parse_uri(started["otpauth_uri"])
     assert isinstance(totp, pyotp.TOTP)

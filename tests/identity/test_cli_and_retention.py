@@ -40,7 +40,7 @@ async def test_create_admin_prints_a_one_time_password_once(
     again = await asyncio.to_thread(_run, monkeypatch, identity_db, "create-admin", "--username", name)
     assert again == {"created": False, "username": name, "id": created["id"]}
     first = (await login(client, name, str(created["one_time_password"]))).json()
-    assert first["must_change_password"] is True
+    assert first["status"] == "password_change_required"
 
 
 async def test_rotate_keys_command(monkeypatch: pytest.MonkeyPatch, identity_db: str, identity_app: FastAPI) -> None:

@@ -60,9 +60,18 @@ async def test_expired_password_must_be_changed(client: httpx.AsyncClient, ident
             )
             await session.commit()
         response = (await login(client, data["phone"], PASSWORD)).json()
+        assert response["status"] == "password_change_required"
+        same = await client.post(
+            "/public/login/password", json={"challenge": response["challenge"], "new_password": PASSWORD}
+        )
+        assert (same.status_code, same.json()["code"]) == (400, "password_reused")
+        renewed = await client.post(
+            "/public/login/password",
+            json={"challenge": response["challenge"], "new_password": "Spring-Orchard-61-Bell!"},
+        )
     finally:
         runtime.settings = original
-    assert response["must_change_password"] is True
+    assert renewed.json()["status"] == "authenticated", renewed.text
 
 
 async def test_no_refresh_beyond_the_absolute_session_lifetime(

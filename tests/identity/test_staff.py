@@ -130,15 +130,16 @@ async def test_staff_reset_sends_a_temporary_password_staff_never_see(
     message = next(m for m in await sink(client, account_id) if m["template"] == "password.temporary")
     temporary = message["body"].split("password is ")[1].split(". ")[0]
     assert temporary not in reset.text
-    signed = (await login(client, data["phone"], temporary)).json()
-    assert signed["must_change_password"] is True
+    forced = (await login(client, data["phone"], temporary)).json()
+    assert forced["status"] == "password_change_required"
+    assert "access_token" not in {k for k, v in forced.items() if v}
     changed = await client.post(
-        "/me/password",
-        json={"current_password": temporary, "new_password": "Brand-New-Pass-77!"},
-        headers=bearer(signed["access_token"]),
+        "/public/login/password", json={"challenge": forced["challenge"], "new_password": "Brand-New-Pass-77!"}
     )
     assert changed.status_code == 200, changed.text
+    assert changed.json()["status"] == "authenticated"
     assert (await login(client, data["phone"], PASSWORD)).status_code == 401
+    assert (await login(client, data["phone"], temporary)).status_code == 401
 
 
 async def test_staff_create_staff_and_first_login_must_change_password(
@@ -149,7 +150,22 @@ async def test_staff_create_staff_and_first_login_must_change_password(
     assert created.status_code == 201
     body = created.json()
     first = (await login(client, "new.teller", body["one_time_password"])).json()
-    assert (first["status"], first["must_change_password"]) == ("authenticated", True)
+    assert first["status"] == "password_change_required"
+    # The challenge sets a password and nothing else; a weak one is refused and the challenge stays usable.
+    as_factor = await client.post(
+        "/public/login/challenge/verify", json={"challenge": first["challenge"], "method": "otp", "code": "123456"}
+    )
+    assert (as_factor.status_code, as_factor.json()["code"]) == (401, "invalid_challenge")
+    weak = await client.post("/public/login/password", json={"challenge": first["challenge"], "new_password": "teller"})
+    assert (weak.status_code, weak.json()["code"]) == (400, "weak_password")
+    strong = await client.post(
+        "/public/login/password", json={"challenge": first["challenge"], "new_password": "Teller-Desk-2026-Lamp!"}
+    )
+    assert strong.json()["status"] == "authenticated", strong.text
+    again = await client.post(
+        "/public/login/password", json={"challenge": first["challenge"], "new_password": "Teller-Desk-2026-Lamp!2"}
+    )
+    assert again.status_code == 401
     duplicate = await client.post("/staff/accounts", json={"username": "new.teller"}, headers=bearer(token))
     assert duplicate.status_code == 409
 
@@ -208,11 +224,11 @@ async def test_customer_closes_own_account_with_step_up(client: httpx.AsyncClien
 async def test_staff_routes_need_a_second_factor(
     client: httpx.AsyncClient, identity_app: FastAPI, permissions: FakePermissions
 ) -> None:
-    from tests.identity.staff_support import make_staff
+    from tests.identity.staff_support import first_login, make_staff
 
     username = f"pwd-only-{uuid.uuid4().hex[:6]}"
     staff_id, password = await make_staff(identity_app, username)
     permissions.grant(staff_id, "login_log:read")
-    token = (await login(client, username, password)).json()["access_token"]
+    token = (await first_login(client, username, password))["access_token"]
     response = await client.get("/staff/login-log", headers=bearer(token))
     assert (response.status_code, response.json()["code"]) == (403, "step_up_required")

@@ -19,6 +19,7 @@ from services.identity.login.schemas import (
     ChallengeVerifyRequest,
     LoginRequest,
     LoginResponse,
+    NewPasswordRequest,
     PasswordResetFinish,
     PasswordResetStart,
     SentResponse,
@@ -54,6 +55,13 @@ FAILURE_EXAMPLE = {
 def _response(result: service.LoginResult) -> LoginResponse:
     if isinstance(result, TokenPair):
         return LoginResponse(status="authenticated", **result.body())
+    if isinstance(result, service.PasswordChangeRequired):
+        return LoginResponse(
+            status="password_change_required",
+            challenge=result.token,
+            reasons=["must_change_password"],
+            expires_at=result.expires_at,
+        )
     return LoginResponse(
         status="mfa_required",
         challenge=result.token,
@@ -104,6 +112,13 @@ async def verify_challenge(body: ChallengeVerifyRequest, session: DBSession, run
             session, runtime, body.challenge, body.method, code=body.code, credential=body.credential
         )
     return _response(pair)
+
+
+@router.post("/login/password", response_model=LoginResponse)
+async def set_new_password(body: NewPasswordRequest, session: DBSession, runtime: Rt) -> LoginResponse:
+    """Finish a login whose password was a one-time or expired one: set a new password (policy and
+    history apply), then the session opens. Until then no token exists for the account."""
+    return _response(await service.finish_with_new_password(session, runtime, body.challenge, body.new_password))
 
 
 @router.post("/password/reset/start", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)

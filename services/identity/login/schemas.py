@@ -34,12 +34,19 @@ class LoginRequest(BaseModel):
 
 
 class LoginResponse(BaseModel):
-    """Either tokens (`status` = `authenticated`) or a second-factor challenge (`mfa_required`)."""
+    """Tokens (`status` = `authenticated`), a second-factor challenge (`mfa_required`), or, after a one-time
+    or expired password, a challenge that only sets a new password (`password_change_required`)."""
 
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
                 SESSION_EXAMPLE,
+                {
+                    "status": "password_change_required",
+                    "challenge": "Tq9xV1c...",
+                    "reasons": ["must_change_password"],
+                    "expires_at": "2026-11-21T08:05:00Z",
+                },
                 {
                     "status": "mfa_required",
                     "challenge": "G7h2kP0s...",
@@ -51,7 +58,7 @@ class LoginResponse(BaseModel):
         }
     )
 
-    status: Literal["authenticated", "mfa_required"]
+    status: Literal["authenticated", "mfa_required", "password_change_required"]
     access_token: str | None = None
     token_type: str | None = None
     expires_in: int | None = None
@@ -59,11 +66,19 @@ class LoginResponse(BaseModel):
     session_id: str | None = None
     acr: str | None = None
     amr: list[str] | None = None
-    must_change_password: bool | None = None
     challenge: str | None = None
     methods: list[str] | None = None
     reasons: list[str] | None = None
     expires_at: datetime | None = None
+
+
+class NewPasswordRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"challenge": "Tq9xV1c...", "new_password": "Another-Str0ng-Phrase!"}]}
+    )
+
+    challenge: str = Field(min_length=10, max_length=100)
+    new_password: str = Field(min_length=1, max_length=1024)
 
 
 class ChallengeSendRequest(BaseModel):

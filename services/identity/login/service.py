@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,7 +48,7 @@ from services.identity.models import (
     audit_log,
 )
 from services.identity.notifications.service import notify_account
-from services.identity.passwords.service import password_expired
+from services.identity.passwords.service import password_expired, set_password
 from services.identity.runtime import Runtime
 from services.identity.tokens.service import TokenPair, start_session
 
@@ -61,7 +61,18 @@ class Challenge:
     expires_at: datetime
 
 
-LoginResult = TokenPair | Challenge
+@dataclass(frozen=True, slots=True)
+class PasswordChangeRequired:
+    """The password was a one-time (or expired) one: a new one must be set before any session exists."""
+
+    token: str
+    expires_at: datetime
+
+
+LoginResult = TokenPair | Challenge | PasswordChangeRequired
+
+SECOND_FACTOR = "second_factor"
+PASSWORD_CHANGE = "password_change"  # noqa: S105 (a challenge purpose, not a secret)
 
 
 async def record_attempt(
@@ -250,6 +261,7 @@ async def open_challenge(
         LoginChallenge(
             id_hash=token_hash(token),
             account_id=account.id,
+            purpose=SECOND_FACTOR,
             methods=methods,
             reasons=reasons,
             device_id=ctx.device_id,
@@ -282,12 +294,14 @@ async def complete_login(
     amr: list[str],
     ident: str,
     assessment: Assessment | None = None,
-) -> TokenPair:
+) -> TokenPair | PasswordChangeRequired:
     account.failed_count = 0
     account.lockout_count = 0
     account.locked_until = None
     if password_expired(runtime, account):
         account.must_change_password = True
+    if account.must_change_password:
+        return await _password_change_challenge(session, runtime, account, ctx, amr=amr, ident=ident)
     new_device = await _remember_device(session, account, ctx)
     pair = await start_session(
         session,
@@ -326,7 +340,62 @@ async def complete_login(
         target=str(pair.session_id),
         detail={"amr": amr, "acr": pair.acr, "new_device": new_device},
     )
-    return replace(pair, must_change_password=account.must_change_password)
+    return pair
+
+
+async def _password_change_challenge(
+    session: AsyncSession, runtime: Runtime, account: Account, ctx: LoginContext, *, amr: list[str], ident: str
+) -> PasswordChangeRequired:
+    """No session for a one-time or expired password: only a token that can set a new one."""
+    token = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    expires = ctx.now + timedelta(seconds=runtime.settings.login_challenge_ttl_seconds)
+    session.add(
+        LoginChallenge(
+            id_hash=token_hash(token),
+            account_id=account.id,
+            purpose=PASSWORD_CHANGE,
+            amr=amr,
+            methods=[],
+            reasons=["must_change_password"],
+            device_id=ctx.device_id,
+            ip=ctx.ip,
+            region=ctx.region,
+            user_agent=ctx.user_agent,
+            expires_at=expires,
+        )
+    )
+    await record_attempt(
+        session,
+        account=account,
+        identifier=ident,
+        ctx=ctx,
+        method="+".join(amr),
+        result="challenge",
+        reason="must_change_password",
+    )
+    return PasswordChangeRequired(token=token, expires_at=expires)
+
+
+async def finish_with_new_password(
+    session: AsyncSession, runtime: Runtime, token: str, new_password: str
+) -> TokenPair | PasswordChangeRequired:
+    """Set the new password (policy and history checked) and open the session the login earned."""
+    now = datetime.now(UTC)
+    challenge, account = await load_challenge(session, token, now, purpose=PASSWORD_CHANGE)
+    await set_password(
+        session,
+        runtime,
+        account,
+        new_password,
+        actor=str(account.id),
+        actor_kind=account.kind,
+        action="password.changed_at_login",
+    )
+    challenge.completed_at = now
+    ident = runtime.keyring.index("login", f"account:{account.id}")
+    return await complete_login(
+        session, runtime, account, _ctx_of(challenge, now, runtime), amr=list(challenge.amr or ["pwd"]), ident=ident
+    )
 
 
 async def _remember_device(session: AsyncSession, account: Account, ctx: LoginContext) -> bool:
@@ -356,11 +425,18 @@ async def _remember_device(session: AsyncSession, account: Account, ctx: LoginCo
     return had_devices is not None and first_seen == ctx.now
 
 
-async def load_challenge(session: AsyncSession, token: str, now: datetime) -> tuple[LoginChallenge, Account]:
+async def load_challenge(
+    session: AsyncSession, token: str, now: datetime, *, purpose: str = SECOND_FACTOR
+) -> tuple[LoginChallenge, Account]:
     challenge = await session.scalar(
         select(LoginChallenge).where(LoginChallenge.id_hash == token_hash(token)).with_for_update()
     )
-    if challenge is None or challenge.completed_at is not None or challenge.expires_at <= now:
+    if (
+        challenge is None
+        or challenge.purpose != purpose
+        or challenge.completed_at is not None
+        or challenge.expires_at <= now
+    ):
         raise InvalidChallenge()
     account = await session.scalar(select(Account).where(Account.id == challenge.account_id).with_for_update())
     if account is None or account.status != AccountStatus.active or _is_locked(account, now):
@@ -393,7 +469,7 @@ async def complete_challenge(
     *,
     code: str | None = None,
     credential: dict[str, Any] | None = None,
-) -> TokenPair:
+) -> TokenPair | PasswordChangeRequired:
     now = datetime.now(UTC)
     challenge, account = await load_challenge(session, token, now)
     ctx = _ctx_of(challenge, now, runtime)

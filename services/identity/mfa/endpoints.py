@@ -246,12 +246,12 @@ async def change_password(
     body: PasswordChange, principal: SignedIn, session: DBSession, runtime: Rt
 ) -> PasswordChanged:
     """Change my password: the current one plus a step-up for `password.change`. Other sessions are revoked
-    and the holder is notified."""
+    and the holder is notified. (A one-time or expired password is replaced during login instead:
+    `POST /public/login/password`.)"""
     account = await get_account(session, subject_id(principal), for_update=True)
     if not await runtime.passwords.verify(account.password_hash, body.current_password):
         raise InvalidCredentials("the current password is wrong")
-    if not account.must_change_password:
-        await service.consume_step_up(session, account.id, session_id(principal), "password.change")
+    await service.consume_step_up(session, account.id, session_id(principal), "password.change")
     revoked = await set_password(
         session,
         runtime,

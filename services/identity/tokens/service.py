@@ -37,7 +37,6 @@ class TokenPair:
     session_id: uuid.UUID
     acr: str
     amr: list[str]
-    must_change_password: bool = False
 
     def body(self) -> dict[str, Any]:
         return {
@@ -48,7 +47,6 @@ class TokenPair:
             "session_id": str(self.session_id),
             "acr": self.acr,
             "amr": self.amr,
-            "must_change_password": self.must_change_password,
         }
 
 
