@@ -22,7 +22,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway.policy import Audience, PolicyTable, RoutePolicy
+from gateway.policy import HTTP_METHODS, Audience, PolicyTable, RoutePolicy
 from gateway.ratelimit import Decision, RateLimiter
 from gateway.security import PayloadTooLarge, TrustedProxies, check_path, is_identity_header
 from gateway.upstream import Upstream, UpstreamResponse
@@ -208,8 +208,9 @@ class Pipeline:
             raise UnknownRoute("no such route")
         scope["state"]["gw_route"] = route.prefix
         method: str = scope["method"]
-        if route.methods is not None and method not in route.methods:
-            raise MethodNotAllowed(f"{method} is not allowed here", headers={"Allow": ", ".join(sorted(route.methods))})
+        allowed = route.methods if route.methods is not None else HTTP_METHODS
+        if method not in allowed:
+            raise MethodNotAllowed(f"{method} is not allowed here", headers={"Allow": ", ".join(sorted(allowed))})
         return upstream, route
 
     @staticmethod

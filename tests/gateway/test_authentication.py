@@ -205,6 +205,9 @@ async def test_method_outside_the_policy_is_405(gateway: RunningGateway, stub: S
     response = await gateway.client.get("/v1/identity/public/login")
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
+    for method in ("TRACE", "CONNECT", "PROPFIND"):  # never forwarded, whatever the route
+        odd = await gateway.client.request(method, "/v1/identity/public/items/1")
+        assert odd.status_code == 405, method
     assert stub.state.hits == hits
 
 
