@@ -1,13 +1,15 @@
 """The gateway in front of the real services over real HTTP: identity's real keys, client credentials and feed.
 
-Nothing is stood in for: identity issues the tokens (client credentials for a
-service, its JWKS for the gateway), the gateway follows identity's revocation
-feed with its own client credentials (client id ``gateway``).
+Nothing of ours is stood in for: identity issues the tokens (client credentials
+for a service, customer sessions, its JWKS for the gateway), the gateway follows
+identity's revocation feed with its own client credentials (client id
+``gateway``). Only the SMS provider is the development sink identity reads back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -19,6 +21,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from tests.identity.support import PASSWORD, customer_data
 from tests.support.database import TestDatabases
 from tests.support.live import LiveSuite, live_suite
 from tests.support.suite import suite_factories
@@ -118,3 +121,73 @@ async def test_one_trace_through_gateway_and_identity(
     servers = {s.name for s in spans if s.kind is SpanKind.SERVER}
     assert "GET /v1/{service}/{path:path}" in servers
     assert any(name.endswith("jwks.json") for name in servers), servers
+
+
+async def _dev_code(client: httpx.AsyncClient, account_id: str, template: str) -> str:
+    """The latest code identity "sent" (its development sink stands in for the SMS provider)."""
+    token = await service_token(client)
+    for _ in range(50):
+        response = await client.get(
+            "/v1/identity/internal/dev/notifications",
+            params={"account_id": account_id},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200, response.text
+        for message in response.json():
+            if message["template"].startswith(template):
+                found = re.search(r"\b(\d{6})\b", message["body"])
+                assert found
+                return found.group(1)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no {template} message")
+
+
+async def _customer_session(client: httpx.AsyncClient) -> str:
+    """A real customer of identity, signed in: registered, phone verified, logged in."""
+    data = customer_data()
+    registered = await client.post("/v1/identity/public/register", json=data)
+    assert registered.status_code == 201, registered.text
+    account_id = str(registered.json()["account_id"])
+    code = await _dev_code(client, account_id, "code.verify:sms")
+    verified = await client.post(
+        "/v1/identity/public/register/verify", json={"account_id": account_id, "channel": "sms", "code": code}
+    )
+    assert verified.status_code == 200, verified.text
+    login = await client.post(
+        "/v1/identity/public/login",
+        json={"identifier": data["phone"], "password": PASSWORD, "device_id": "gateway-flow"},
+    )
+    assert login.status_code == 200, login.text
+    answer = login.json()
+    if answer["status"] != "authenticated":
+        channel = "sms" if "sms" in answer["methods"] else "email"
+        sent = await client.post(
+            "/v1/identity/public/login/challenge/send", json={"challenge": answer["challenge"], "channel": channel}
+        )
+        assert sent.status_code == 200, sent.text
+        body = {
+            "challenge": answer["challenge"],
+            "method": channel,
+            "code": await _dev_code(client, account_id, "code.login"),
+        }
+        done = await client.post("/v1/identity/public/login/challenge/verify", json=body)
+        assert done.status_code == 200, done.text
+        answer = done.json()
+    return str(answer["access_token"])
+
+
+async def test_a_real_revoked_session_stops_at_the_gateway_within_the_bound(suite: LiveSuite) -> None:
+    """identity revokes the session; vault (which does not follow the feed) is shielded by the gateway."""
+    async with httpx.AsyncClient(base_url=suite.gateway_url, timeout=20) as client:
+        token = await _customer_session(client)
+        headers = {"Authorization": f"Bearer {token}"}
+        assert (await client.get("/v1/vault/me/catalogue", headers=headers)).status_code == 200
+        revoked = await client.post("/v1/identity/me/sessions/revoke-all", headers=headers)
+        assert revoked.status_code == 200, revoked.text
+        deadline = time.monotonic() + 20  # the bound is 2 s; generous here, this is about the outcome
+        response = await client.get("/v1/vault/me/catalogue", headers=headers)
+        while response.status_code == 200 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            response = await client.get("/v1/vault/me/catalogue", headers=headers)
+        assert response.status_code == 401
+        assert response.json()["code"] == "session_revoked"
