@@ -78,7 +78,9 @@ class GatewayObservability:
             method,
             context=propagate.extract(carrier) if carrier else None,
             kind=SpanKind.SERVER,
-            attributes={"http.request.method": method, "url.path": scope["path"], "url.scheme": scope["scheme"]},
+            # No url.path: a raw path can carry personal data; the route template and the policy
+            # prefix (set at the end) say where the request went.
+            attributes={"http.request.method": method, "url.scheme": scope["scheme"]},
         ) as span:
             context = span.get_span_context()
             traceparent = f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}".encode()
@@ -96,12 +98,15 @@ class GatewayObservability:
                 await self.app(scope, receive, send_recording)
             finally:
                 ended = time.perf_counter()
-                route = scope.get("route")
-                template = getattr(route, "path", None)
+                template = getattr(scope.get("route"), "path", None)
+                attributes: dict[str, str | int] = {"http.response.status_code": status}
                 if template:
                     span.update_name(f"{method} {template}")
-                    span.set_attribute("http.route", template)
-                span.set_attribute("http.response.status_code", status)
+                    attributes["http.route"] = template
+                policy_prefix = scope.get("state", {}).get("gw_route")
+                if policy_prefix:
+                    attributes["gateway.route"] = policy_prefix
+                span.set_attributes(attributes)
                 if status >= 500:
                     span.set_status(StatusCode.ERROR)
                 self._record(scope, status, started, first_byte, ended)

@@ -179,7 +179,12 @@ class RawUpstreamClient:
             return await self._fallback.send(method, url, headers, body, time_limit)
         host, port, authority, target = self._split(url)
         with _tracer.start_as_current_span(
-            method, kind=SpanKind.CLIENT, attributes={"http.request.method": method, "url.full": url}
+            method,
+            kind=SpanKind.CLIENT,
+            attributes={
+                "http.request.method": method,
+                "url.full": url.split("?", 1)[0],
+            },  # no query: it can carry codes
         ) as span:
             carrier: dict[str, str] = {}
             propagate.inject(carrier)

@@ -107,7 +107,10 @@ class AiohttpUpstreamClient:
         with _tracer.start_as_current_span(
             method,
             kind=SpanKind.CLIENT,
-            attributes={"http.request.method": method, "url.full": url},
+            attributes={
+                "http.request.method": method,
+                "url.full": url.split("?", 1)[0],
+            },  # no query: it can carry codes,
         ) as span:
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
