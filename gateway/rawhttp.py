@@ -181,10 +181,8 @@ class RawUpstreamClient:
         with _tracer.start_as_current_span(
             method,
             kind=SpanKind.CLIENT,
-            attributes={
-                "http.request.method": method,
-                "url.full": url.split("?", 1)[0],
-            },  # no query: it can carry codes
+            # No query string in the span: it can carry codes.
+            attributes={"http.request.method": method, "url.full": url.split("?", 1)[0]},
         ) as span:
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
