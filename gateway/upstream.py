@@ -108,7 +108,7 @@ class AiohttpUpstreamClient:
             method,
             kind=SpanKind.CLIENT,
             # No query string in the span: it can carry codes.
-            attributes={"http.request.method": method, "url.full": url.split("?", 1)[0]},,
+            attributes={"http.request.method": method, "url.full": url.split("?", 1)[0]},
         ) as span:
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
