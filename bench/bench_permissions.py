@@ -214,7 +214,6 @@ def serve(argv: list[str]) -> None:
     from kit.auth import TokenVerifier
     from services.permissions.app import create
     from services.permissions.config import PermissionsSettings
-    from services.permissions.token_cache import CachingVerifier
 
     settings = PermissionsSettings(
         environment="test",
@@ -233,7 +232,7 @@ def serve(argv: list[str]) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(application: Any) -> AsyncIterator[None]:
         async with inner(application):
-            application.state.token_verifier = CachingVerifier(TokenVerifier(fetch, issuer=ISSUER, audience=AUDIENCE))
+            application.state.token_verifier = TokenVerifier(fetch, issuer=ISSUER, audience=AUDIENCE)
             yield
 
     app.router.lifespan_context = lifespan

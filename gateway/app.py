@@ -140,6 +140,7 @@ def _wire(app: FastAPI, settings: GatewaySettings, policy: PolicyTable) -> _Reso
         refetch_interval=settings.jwks_refetch_interval_seconds,
         max_refetch_interval=60.0,
         is_revoked=feed.is_revoked,
+        verified_cache_size=settings.token_cache_size,
     )
     limiter = RateLimiter(settings)
     app.state.settings = settings
@@ -155,7 +156,6 @@ def _wire(app: FastAPI, settings: GatewaySettings, policy: PolicyTable) -> _Reso
         limiter=limiter,
         proxies=TrustedProxies(settings.trusted_proxies),
         max_body_bytes=settings.max_body_bytes,
-        token_cache_size=settings.token_cache_size,
     )
     app.state.openapi = OpenApiAggregator(upstreams, policy, cache_seconds=settings.openapi_cache_seconds)
     return _Resources(client=client, control=control, limiter=limiter, verifier=verifier, feed=feed)

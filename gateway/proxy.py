@@ -16,7 +16,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import jwt
 from fastapi import Request
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
@@ -26,7 +25,7 @@ from gateway.policy import HTTP_METHODS, Audience, PolicyTable, RoutePolicy
 from gateway.ratelimit import Decision, RateLimiter
 from gateway.security import PayloadTooLarge, TrustedProxies, check_path, is_identity_header
 from gateway.upstream import Upstream, UpstreamResponse
-from kit.auth import InsufficientAssurance, Principal, RevokedSession, TokenVerifier, acr_at_least, bearer_token
+from kit.auth import InsufficientAssurance, Principal, TokenVerifier, acr_at_least, bearer_token
 from kit.context import REQUEST_ID_HEADER
 from kit.errors import (
     Forbidden,
@@ -106,37 +105,6 @@ class RevocationStateUnknown(ServiceUnavailable):
     title = "Sessions cannot be checked right now"
 
 
-class VerifiedTokens:
-    """Tokens whose signature and claims were verified, so a client's next request skips the signature check.
-
-    An entry is used only while the token is unexpired (same leeway as the
-    verifier) and its signing key is still published; the session's
-    revocation is checked on every request. Bounded: oldest entries leave first.
-    """
-
-    def __init__(self, verifier: TokenVerifier, size: int) -> None:
-        self.verifier = verifier
-        self.size = size
-        self._entries: dict[str, tuple[Principal, str, float]] = {}
-
-    async def verify(self, token: str) -> Principal:
-        entry = self._entries.get(token)
-        if entry is not None:
-            principal, kid, expires = entry
-            if time.time() <= expires + self.verifier.leeway and self.verifier.knows_key(kid):
-                if principal.session_id and self.verifier.is_revoked and self.verifier.is_revoked(principal.session_id):
-                    raise RevokedSession("the session of this token was revoked")
-                return principal
-            del self._entries[token]
-        principal = await self.verifier.verify(token)  # raises on anything wrong
-        if self.size > 0:
-            if len(self._entries) >= self.size:
-                del self._entries[next(iter(self._entries))]
-            kid = str(jwt.get_unverified_header(token).get("kid"))
-            self._entries[token] = (principal, kid, principal.expires_at.timestamp())
-        return principal
-
-
 class Pipeline:
     def __init__(
         self,
@@ -148,9 +116,8 @@ class Pipeline:
         limiter: RateLimiter,
         proxies: TrustedProxies,
         max_body_bytes: int,
-        token_cache_size: int = 10_000,
     ) -> None:
-        self.tokens = VerifiedTokens(verifier, token_cache_size)
+        self.tokens = verifier
         self.policy = policy
         self.upstreams = upstreams
         self.verifier = verifier

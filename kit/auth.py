@@ -119,6 +119,12 @@ class TokenVerifier:
     tokens with made-up key ids cannot turn into a flood of JWKS requests.
     While the JWKS cannot be fetched, the spacing doubles after each failure
     up to ``max_refetch_interval`` (backoff; reset by the next success).
+
+    A token already verified is remembered by its exact string (up to
+    ``verified_cache_size`` of them, oldest out first), so a client's next
+    request skips the signature check. A remembered token is still refused
+    once it expires (same leeway), once its key is no longer published, and
+    whenever its session is revoked: only the signature work is saved.
     """
 
     def __init__(
@@ -131,6 +137,7 @@ class TokenVerifier:
         refetch_interval: float = 5.0,
         is_revoked: RevocationCheck | None = None,
         max_refetch_interval: float | None = None,
+        verified_cache_size: int = 10_000,
     ) -> None:
         self._fetch = fetch_jwks
         self.issuer = issuer
@@ -143,6 +150,8 @@ class TokenVerifier:
         self._last_fetch = float("-inf")
         self.max_refetch_interval = max(max_refetch_interval or refetch_interval, refetch_interval)
         self._fetch_failures = 0
+        self.verified_cache_size = verified_cache_size
+        self._verified: dict[str, tuple[Principal, str]] = {}
 
     @property
     def key_ids(self) -> frozenset[str]:
@@ -220,6 +229,26 @@ class TokenVerifier:
             return self._keys.get(kid)
 
     async def verify(self, token: str) -> Principal:
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, kid = remembered
+            if time.time() <= principal.expires_at.timestamp() + self.leeway and kid in self._keys:
+                self._refuse_if_revoked(principal)
+                return principal
+            del self._verified[token]
+        principal, kid = await self._verify_signed(token)
+        self._refuse_if_revoked(principal)
+        if self.verified_cache_size > 0:
+            if len(self._verified) >= self.verified_cache_size:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = (principal, kid)
+        return principal
+
+    def _refuse_if_revoked(self, principal: Principal) -> None:
+        if principal.session_id and self.is_revoked is not None and self.is_revoked(principal.session_id):
+            raise RevokedSession("the session of this token was revoked")
+
+    async def _verify_signed(self, token: str) -> tuple[Principal, str]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError as exc:
@@ -249,10 +278,7 @@ class TokenVerifier:
             raise InvalidToken("token expired") from exc
         except jwt.InvalidTokenError as exc:
             raise InvalidToken("token rejected") from exc
-        principal = Principal.from_claims(claims)
-        if principal.session_id and self.is_revoked is not None and self.is_revoked(principal.session_id):
-            raise RevokedSession("the session of this token was revoked")
-        return principal
+        return Principal.from_claims(claims), kid
 
 
 def bearer_token(request: Request) -> str | None:

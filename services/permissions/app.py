@@ -25,7 +25,6 @@ from services.permissions.models import Base, audit_log, outbox
 from services.permissions.reviews import endpoints as reviews
 from services.permissions.subjects import endpoints as subjects
 from services.permissions.subjects.service import LIFT_OPERATION, lift_applier
-from services.permissions.token_cache import CachingVerifier
 
 
 def create(settings: PermissionsSettings | None = None) -> FastAPI:
@@ -43,7 +42,6 @@ def create(settings: PermissionsSettings | None = None) -> FastAPI:
             LIFT_OPERATION: lift_applier(store),
             ROLE_CHANGE_OPERATION: role_change_applier(store),
         }
-        app.state.token_verifier = CachingVerifier(app.state.token_verifier)
         upkeep = asyncio.create_task(store.run(settings.usage_flush_seconds), name="permissions-index")
         try:
             yield

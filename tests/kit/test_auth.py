@@ -182,3 +182,51 @@ def test_assurance_levels_are_ordered() -> None:
     assert acr_at_least("aal2", "aal2")
     assert not acr_at_least("aal1", "aal2")
     assert not acr_at_least("made-up", "aal1")
+
+
+async def test_a_remembered_token_still_has_its_revocation_checked(issuer: TestIssuer) -> None:
+    revoked: set[str] = set()
+    verifier = issuer.verifier()
+    verifier.is_revoked = revoked.__contains__
+    token = issuer.mint(session_id="s-1")
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) is first  # remembered: no second signature check
+    revoked.add("s-1")
+    with pytest.raises(RevokedSession):
+        await verifier.verify(token)
+
+
+async def test_a_remembered_token_stops_when_its_key_is_retired(issuer: TestIssuer) -> None:
+    verifier = issuer.verifier()
+    token = issuer.mint()
+    await verifier.verify(token)
+    verifier.load_jwks(TestIssuer().jwks())  # identity rotated and retired the old key
+    with pytest.raises(InvalidToken):
+        await verifier.verify(token)
+
+
+async def test_a_remembered_token_stops_at_its_expiry(issuer: TestIssuer) -> None:
+    jwks = issuer.jwks()
+
+    async def fetch() -> Mapping[str, Any]:
+        return jwks
+
+    verifier = TokenVerifier(fetch, issuer=ISSUER, audience=AUDIENCE, leeway_seconds=0)
+    token = issuer.mint(ttl=1)
+    await verifier.verify(token)
+    await asyncio.sleep(2.1)
+    with pytest.raises(InvalidToken, match="expired"):
+        await verifier.verify(token)
+
+
+async def test_refused_tokens_are_never_remembered_and_the_memory_is_bounded() -> None:
+    issuer, stranger = TestIssuer(), TestIssuer()
+    verifier = issuer.verifier()
+    verifier.verified_cache_size = 3
+    forged = stranger.mint()
+    for _ in range(2):
+        with pytest.raises(InvalidToken):
+            await verifier.verify(forged)
+    for _ in range(5):
+        await verifier.verify(issuer.mint())
+    assert len(verifier._verified) == 3
