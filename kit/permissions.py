@@ -115,7 +115,8 @@ class PermissionClient:
         raise ApprovalRefused(reason, approval_code=code)
 
 
-def permission_checker(request: Request) -> PermissionChecker:
+async def permission_checker(request: Request) -> PermissionChecker:
+    # async on purpose: FastAPI runs a plain-function dependency in a worker thread.
     checker: PermissionChecker = request.app.state.permission_client
     return checker
 
