@@ -54,6 +54,9 @@ def _spawn(name: str, target: str, port: int, env: dict[str, str], log_dir: Path
             "--port",
             str(port),
             "--no-access-log",
+            # The gateway decides whom to believe for X-Forwarded-For (its trusted
+            # proxies); uvicorn must not rewrite the client address before it does.
+            "--no-proxy-headers",
             "--timeout-graceful-shutdown",
             "5",
         ],
@@ -179,6 +182,23 @@ def _seed_first_admin(env: dict[str, str]) -> None:
         )
     else:
         print(f"first admin {info['username']} exists (staff id {info['id']})")
+    _grant_first_admin(env, str(info["id"]))
+
+
+def _grant_first_admin(env: dict[str, str], staff_id: str) -> None:
+    """permissions grants the admin role to that staff id, once (later grants need a second person)."""
+    result = subprocess.run(  # noqa: S603 (our own interpreter and module)
+        [sys.executable, "-m", "services.permissions.cli", "bootstrap-admin", staff_id],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode == 0:
+        print(f"  {result.stdout.strip()}")
+    elif "already in force" not in result.stderr:
+        print(f"could not grant the first admin its role: {result.stderr.strip()[-300:]}", file=sys.stderr)
 
 
 def _report_dead(children: list[Child], log_dir: Path) -> None:
