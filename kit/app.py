@@ -27,6 +27,7 @@ from kit.logging import configure_logging
 from kit.middleware import MetricsMiddleware, RequestIdMiddleware
 from kit.outbox import Outbox, OutboxWorker, RetryPolicy
 from kit.permissions import PermissionClient
+from kit.revocation import RevocationFeed
 from kit.service_auth import ClientCredentialsProvider
 from kit.settings import ServiceSettings
 from kit.telemetry import instrument_app, instrument_engine, instrument_httpx, tracer_provider_for
@@ -78,32 +79,11 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         app.state.settings = settings
         app.state.database = database
         app.state.service_client = client
-        app.state.token_verifier = TokenVerifier.from_settings(settings, client)
+        verifier = TokenVerifier.from_settings(settings, client)
+        app.state.token_verifier = verifier
         app.state.permission_client = PermissionClient(client, cache_seconds=settings.permission_cache_seconds)
         app.state.audit_log = spec.audit_log
-        tasks: list[asyncio.Task[None]] = []
-        if spec.outbox is not None:
-            worker = OutboxWorker(
-                spec.outbox,
-                database.sessionmaker,
-                client,
-                service=settings.service_name,
-                policy=RetryPolicy(
-                    max_attempts=settings.outbox_max_attempts,
-                    base_seconds=settings.outbox_backoff_base_seconds,
-                    max_seconds=settings.outbox_backoff_max_seconds,
-                ),
-                poll_seconds=settings.outbox_poll_seconds,
-            )
-            app.state.outbox_worker = worker
-            if settings.outbox_enabled:
-                tasks.append(asyncio.create_task(worker.run(), name=f"{settings.service_name}-outbox"))
-        if spec.audit_log is not None:
-            tasks.append(
-                asyncio.create_task(
-                    _checkpoint_loop(spec.audit_log, app, settings), name=f"{settings.service_name}-audit"
-                )
-            )
+        tasks = _start_background_work(spec, app, client, verifier)
         try:
             if spec.extra_lifespan is not None:
                 async with spec.extra_lifespan(app):
@@ -138,6 +118,41 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _start_background_work(
+    spec: ServiceSpec, app: FastAPI, client: ServiceClient, verifier: TokenVerifier
+) -> list[asyncio.Task[None]]:
+    """The outbox worker, the revocation follower and the audit checkpointer, as configured."""
+    settings = spec.settings
+    database = app.state.database
+    tasks: list[asyncio.Task[None]] = []
+    if spec.outbox is not None:
+        worker = OutboxWorker(
+            spec.outbox,
+            database.sessionmaker,
+            client,
+            service=settings.service_name,
+            policy=RetryPolicy(
+                max_attempts=settings.outbox_max_attempts,
+                base_seconds=settings.outbox_backoff_base_seconds,
+                max_seconds=settings.outbox_backoff_max_seconds,
+            ),
+            poll_seconds=settings.outbox_poll_seconds,
+        )
+        app.state.outbox_worker = worker
+        if settings.outbox_enabled:
+            tasks.append(asyncio.create_task(worker.run(), name=f"{settings.service_name}-outbox"))
+    if settings.follow_revocations:
+        feed = RevocationFeed.from_service_client(client, poll_seconds=settings.revocation_poll_seconds)
+        verifier.is_revoked = feed.is_revoked
+        app.state.revocation_feed = feed
+        tasks.append(asyncio.create_task(feed.run(), name=f"{settings.service_name}-revocations"))
+    if spec.audit_log is not None:
+        tasks.append(
+            asyncio.create_task(_checkpoint_loop(spec.audit_log, app, settings), name=f"{settings.service_name}-audit")
+        )
+    return tasks
 
 
 async def _metrics() -> Response:

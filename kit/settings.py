@@ -135,6 +135,16 @@ class ServiceSettings(SuiteSettings):
         default=SecretStr(DEV_SECRET_MARKER + "service-client-secret"),
         description="This service's OAuth2 client secret (its client id is the service name).",
     )
+    follow_revocations: bool = Field(
+        default=False,
+        description=(
+            "Follow identity's revocation feed so this service refuses a revoked session's token even when"
+            " called without the gateway (defence in depth; on in the production manifests)."
+        ),
+    )
+    revocation_poll_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="How often the revocation feed is read (the revocation bound)."
+    )
     permission_cache_seconds: float = Field(
         default=3.0, ge=0, le=30, description="How long a permission decision is reused (revocation bound)."
     )

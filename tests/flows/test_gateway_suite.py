@@ -32,7 +32,9 @@ pytestmark = pytest.mark.flow
 @pytest.fixture(scope="module")
 async def suite(test_databases: TestDatabases) -> AsyncIterator[LiveSuite]:
     url = await test_databases.clone("suite_gateway_flow")
-    async with live_suite(suite_factories(url)) as running:
+    # vault also follows the feed itself (defence in depth, tested below); the others rely on the gateway.
+    overrides = {"vault": {"follow_revocations": True, "revocation_poll_seconds": 0.5}}
+    async with live_suite(suite_factories(url, overrides=overrides)) as running:
         yield running
 
 
@@ -177,7 +179,7 @@ async def _customer_session(client: httpx.AsyncClient) -> str:
 
 
 async def test_a_real_revoked_session_stops_at_the_gateway_within_the_bound(suite: LiveSuite) -> None:
-    """identity revokes the session; vault (which does not follow the feed) is shielded by the gateway."""
+    """identity revokes the session; the gateway refuses it, and so does vault called directly."""
     async with httpx.AsyncClient(base_url=suite.gateway_url, timeout=20) as client:
         token = await _customer_session(client)
         headers = {"Authorization": f"Bearer {token}"}
@@ -191,3 +193,11 @@ async def test_a_real_revoked_session_stops_at_the_gateway_within_the_bound(suit
             response = await client.get("/v1/vault/me/catalogue", headers=headers)
         assert response.status_code == 401
         assert response.json()["code"] == "session_revoked"
+    # Past the gateway (a caller inside the cluster): vault follows the feed itself.
+    async with httpx.AsyncClient(base_url=suite.url("vault"), timeout=20) as direct:
+        answer = await direct.get("/me/catalogue", headers=headers)
+        while answer.status_code == 200 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            answer = await direct.get("/me/catalogue", headers=headers)
+        assert answer.status_code == 401
+        assert answer.json()["code"] == "session_revoked"
