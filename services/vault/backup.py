@@ -23,7 +23,7 @@ restored database serves anything, so a backup cannot bring it back.
 
 This is the portable, application-level backup (and the drill's subject).
 Production runs continuous WAL archiving with CloudNativePG as well (see
-docs/vault.md): that is what gives the RPO of minutes.
+README, section Vault): that is what gives the RPO of minutes.
 """
 
 from __future__ import annotations
