@@ -25,7 +25,8 @@ class Runtime:
     client: ServiceClient
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    """Async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool (a thread hop per request)."""
     runtime: Runtime = request.app.state.identity
     return runtime
 

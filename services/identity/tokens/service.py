@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Boolean, DateTime, String, Uuid, column, select, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.crypto import token_hash
@@ -138,49 +139,92 @@ class RefreshOutcome:
     reused_session: uuid.UUID | None = None
 
 
+#: The whole rotation in one round trip. ``presented`` locks the token and its
+#: session rows (``FOR UPDATE``), so two concurrent uses of one token are
+#: serialised: the second waits, then re-reads the row with ``used_at`` set and
+#: rotates nothing (``used`` also re-checks ``used_at IS NULL`` on the locked
+#: row). ``used``, ``touched`` and ``issued`` only act when every condition for a
+#: rotation holds; the caller tells the refusals apart from the row it gets back.
+_ROTATE = text(
+    """
+    WITH presented AS (
+        SELECT t.token_hash, t.used_at, t.expires_at AS token_expires_at,
+               s.id AS session_id, s.account_id, s.kind, s.amr, s.acr,
+               s.expires_at AS session_expires_at, s.revoked_at, a.status
+        FROM identity.refresh_token AS t
+        JOIN identity.session AS s ON s.id = t.session_id
+        JOIN identity.account AS a ON a.id = s.account_id
+        WHERE t.token_hash = :presented
+        FOR UPDATE OF t, s
+    ), used AS (
+        UPDATE identity.refresh_token AS t SET used_at = :now
+        FROM presented AS p
+        WHERE t.token_hash = p.token_hash AND t.used_at IS NULL
+          AND p.used_at IS NULL AND p.revoked_at IS NULL AND p.status = :active
+          AND p.session_expires_at > :now AND p.token_expires_at > :now
+        RETURNING p.session_id, p.session_expires_at
+    ), touched AS (
+        UPDATE identity.session AS s SET last_seen_at = :now FROM used AS u WHERE s.id = u.session_id
+    ), issued AS (
+        INSERT INTO identity.refresh_token (token_hash, session_id, expires_at)
+        SELECT :new_hash, u.session_id, LEAST(CAST(:new_expires AS timestamptz), u.session_expires_at) FROM used AS u
+        RETURNING token_hash
+    )
+    SELECT p.used_at, p.session_id, p.account_id, p.kind, p.amr, p.acr,
+           EXISTS (SELECT 1 FROM issued) AS rotated
+    FROM presented AS p
+    """
+).columns(
+    column("used_at", DateTime(timezone=True)),
+    column("session_id", Uuid()),
+    column("account_id", Uuid()),
+    column("kind", String()),
+    column("amr", JSONB()),
+    column("acr", String()),
+    column("rotated", Boolean()),
+)
+
+_REVOKE_FOR_REUSE = text(
+    "UPDATE identity.session SET revoked_at = :now, revoke_reason = 'refresh_token_reuse' "
+    "WHERE id = :session_id AND revoked_at IS NULL"
+)
+
+
 async def rotate_refresh(session: AsyncSession, runtime: Runtime, presented: str) -> RefreshOutcome:
     """Exchange a refresh token for a new pair; a used token revokes the whole session.
 
-    The token and session rows are locked (one statement), so two concurrent
-    uses of one token are serialised: the first rotates, the second sees it
-    used and is a reuse.
+    One statement (``_ROTATE``) locks, checks and rotates; a reuse costs one
+    more (the revocation), a refusal none.
     """
     now = datetime.now(UTC)
+    refresh = _new_refresh_token()
     found = (
         await session.execute(
-            select(RefreshToken, Session, Account.status)
-            .join(Session, Session.id == RefreshToken.session_id)
-            .join(Account, Account.id == Session.account_id)
-            .where(RefreshToken.token_hash == token_hash(presented))
-            .with_for_update(of=[RefreshToken, Session])
+            _ROTATE,
+            {
+                "presented": token_hash(presented),
+                "now": now,
+                "active": AccountStatus.active.value,
+                "new_hash": token_hash(refresh),
+                "new_expires": now + timedelta(seconds=runtime.settings.refresh_token_ttl_seconds),
+            },
         )
     ).first()
     if found is None:
         raise InvalidRefreshToken()
-    row, db_session, account_status = found
-    if row.used_at is not None:
-        if db_session.revoked_at is None:
-            db_session.revoked_at, db_session.revoke_reason = now, "refresh_token_reuse"
-        return RefreshOutcome(None, reused_session=db_session.id)
-    if db_session.revoked_at is not None or db_session.expires_at <= now or row.expires_at <= now:
+    if found.used_at is not None:
+        # The session row is locked by _ROTATE: the revocation cannot race a rotation.
+        await session.execute(_REVOKE_FOR_REUSE, {"now": now, "session_id": found.session_id})
+        return RefreshOutcome(None, reused_session=found.session_id)
+    if not found.rotated:
         raise InvalidRefreshToken("the session has ended")
-    if account_status != AccountStatus.active:
-        raise InvalidRefreshToken("the session has ended")
-    row.used_at = now
-    db_session.last_seen_at = now
-    refresh = await _issue_refresh(session, runtime, db_session)
+    amr = list(found.amr)
     token = await access_token(
-        runtime,
-        subject=str(db_session.account_id),
-        kind=db_session.kind,
-        session_id=db_session.id,
-        amr=list(db_session.amr),
-        acr=db_session.acr,
+        runtime, subject=str(found.account_id), kind=found.kind, session_id=found.session_id, amr=amr, acr=found.acr
     )
-    pair = TokenPair(
-        token, refresh, runtime.settings.access_token_ttl_seconds, db_session.id, db_session.acr, list(db_session.amr)
+    return RefreshOutcome(
+        TokenPair(token, refresh, runtime.settings.access_token_ttl_seconds, found.session_id, found.acr, amr)
     )
-    return RefreshOutcome(pair)
 
 
 async def session_is_active(session: AsyncSession, session_id: str | None) -> bool:
