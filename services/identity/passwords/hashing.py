@@ -1,18 +1,34 @@
 """argon2id password hashing at OWASP parameters or stronger.
 
 Verification runs in a worker thread so the event loop keeps serving other
-requests while argon2 burns its memory and CPU. A hash made with older
-parameters verifies and is flagged for a rehash at the next login.
+requests while argon2 burns its memory and CPU. The workers are one pool per
+process with one thread per usable core: argon2 cannot go faster than the
+cores, and more hashing threads than cores only take CPU away from the event
+loop (whose requests, holding row and audit locks, then take longer and hold
+everyone else up). A hash made with older parameters verifies and is flagged
+for a rehash at the next login.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from services.identity.config import IdentitySettings
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@functools.cache
+def _hashing_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=usable_cores(), thread_name_prefix="argon2")
 
 
 class Passwords:
@@ -31,7 +47,7 @@ class Passwords:
         return self._hasher.hash(password)
 
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        return await asyncio.get_running_loop().run_in_executor(_hashing_pool(), self._hasher.hash, password)
 
     def verify_sync(self, stored: str | None, password: str) -> bool:
         try:
@@ -40,7 +56,7 @@ class Passwords:
             return False
 
     async def verify(self, stored: str | None, password: str) -> bool:
-        return await asyncio.to_thread(self.verify_sync, stored, password)
+        return await asyncio.get_running_loop().run_in_executor(_hashing_pool(), self.verify_sync, stored, password)
 
     def needs_rehash(self, stored: str) -> bool:
         try:
