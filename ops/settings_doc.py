@@ -7,13 +7,14 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
 from kit.settings import SUITE_ENV_PREFIX, ServiceSettings, SuiteSettings
-from ops.database import SERVICES
+from ops.database import ROOT, SERVICES
 
 BEGIN = "<!-- settings:begin -->"
 END = "<!-- settings:end -->"
@@ -41,6 +42,9 @@ def _default(field: Any) -> str:
         return "*(secret; development default only)*"
     if value is None:
         return "*(unset)*"
+    if isinstance(value, Path):
+        # Relative to the checkout, so the reference does not depend on where it lives.
+        value = value.resolve().relative_to(ROOT) if value.resolve().is_relative_to(ROOT) else value
     text = str(value.value if hasattr(value, "value") else value)
     if isinstance(value, list | tuple | set | frozenset | dict):
         text = ", ".join(str(v) for v in value) if not isinstance(value, dict) else str(value)
