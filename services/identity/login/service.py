@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -187,19 +187,18 @@ async def password_login(
     assert account.password_hash is not None
     if runtime.passwords.needs_rehash(account.password_hash):
         account.password_hash = await runtime.passwords.hash(password)
-    if account.kind == AccountKind.customer:
-        profile = await session.get(CustomerProfile, account.id)
-        if profile is None or profile.phone_verified_at is None:
-            await record_attempt(
-                session,
-                account=account,
-                identifier=ident_index,
-                ctx=ctx,
-                method="pwd",
-                result="failure",
-                reason="contact_not_verified",
-            )
-            raise ContactNotVerified("verify your phone number with the code we sent first")
+    phone_verified, strong = await _login_facts(session, account.id)
+    if account.kind == AccountKind.customer and not phone_verified:
+        await record_attempt(
+            session,
+            account=account,
+            identifier=ident_index,
+            ctx=ctx,
+            method="pwd",
+            result="failure",
+            reason="contact_not_verified",
+        )
+        raise ContactNotVerified("verify your phone number with the code we sent first")
     assessment = await assess(session, runtime, account, ctx)
     if assessment.decision == "deny":
         await record_attempt(
@@ -214,12 +213,18 @@ async def password_login(
             risk_decision=assessment.risk_decision,
         )
         raise LoginDenied("this login is not allowed; contact the bank")
-    strong = await mfa.has_strong_factor(session, account.id)
     if assessment.decision == "allow" and not strong:
         return await complete_login(
             session, runtime, account, ctx, amr=["pwd"], ident=ident_index, assessment=assessment
         )
     return await open_challenge(session, runtime, account, ctx, assessment=assessment, ident=ident_index, strong=strong)
+
+
+async def _login_facts(session: AsyncSession, account_id: uuid.UUID) -> tuple[bool, bool]:
+    """Whether the customer's phone is verified, and whether a strong factor is enrolled: one round trip."""
+    verified = exists().where(CustomerProfile.account_id == account_id, CustomerProfile.phone_verified_at.is_not(None))
+    row = (await session.execute(select(verified, mfa.strong_factor_exists(account_id)))).one()
+    return bool(row[0]), bool(row[1])
 
 
 async def _contacts(session: AsyncSession, runtime: Runtime, account: Account) -> set[str]:
@@ -332,6 +337,9 @@ async def complete_login(
             template="alert.new_device",
             body="A new device signed in to your Bank Suite account. If this was not you, contact the bank.",
         )
+    # Written before the audit entry: the audit lock is held from the append to
+    # the commit, so nothing else should be left to write in between.
+    await session.flush()
     await audit_log.append(
         session,
         actor=str(account.id),

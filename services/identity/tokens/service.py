@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, String, Uuid, column, select, text
+from sqlalchemy import Boolean, DateTime, String, Uuid, bindparam, column, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.crypto import token_hash
 from services.identity.errors import InvalidRefreshToken
-from services.identity.models import Account, AccountStatus, RefreshToken, Session
+from services.identity.models import Account, AccountStatus, Session
 from services.identity.runtime import Runtime
 
 SECOND_FACTORS = frozenset({"otp", "sms", "email", "webauthn", "recovery"})
@@ -86,14 +86,20 @@ def _new_refresh_token() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
 
 
-async def _issue_refresh(session: AsyncSession, runtime: Runtime, db_session: Session) -> str:
-    token = _new_refresh_token()
-    expires = min(
-        datetime.now(UTC) + timedelta(seconds=runtime.settings.refresh_token_ttl_seconds), db_session.expires_at
+#: A session and its first refresh token in one round trip (the token row refers to the session row).
+_START_SESSION = text(
+    """
+    WITH opened AS (
+        INSERT INTO identity.session
+            (id, account_id, kind, amr, acr, device_id, ip, region, user_agent, created_at, last_seen_at, expires_at)
+        VALUES
+            (:id, :account_id, :kind, :amr, :acr, :device_id, :ip, :region, :user_agent, :now, :now, :expires_at)
+        RETURNING id
     )
-    session.add(RefreshToken(token_hash=token_hash(token), session_id=db_session.id, expires_at=expires))
-    await session.flush()
-    return token
+    INSERT INTO identity.refresh_token (token_hash, session_id, expires_at)
+    SELECT :token_hash, opened.id, :token_expires_at FROM opened
+    """
+).bindparams(bindparam("amr", type_=JSONB()))
 
 
 async def start_session(
@@ -107,29 +113,34 @@ async def start_session(
     region: str | None,
     user_agent: str | None,
 ) -> TokenPair:
+    settings = runtime.settings
     acr = acr_for(amr)
     now = datetime.now(UTC)
-    db_session = Session(
-        id=uuid.uuid4(),
-        account_id=account.id,
-        kind=account.kind,
-        amr=amr,
-        acr=acr,
-        device_id=device_id,
-        ip=ip,
-        region=region,
-        user_agent=user_agent,
-        created_at=now,
-        last_seen_at=now,
-        expires_at=now + timedelta(seconds=runtime.settings.session_absolute_ttl_seconds),
+    session_id = uuid.uuid4()
+    expires = now + timedelta(seconds=settings.session_absolute_ttl_seconds)
+    refresh = _new_refresh_token()
+    await session.execute(
+        _START_SESSION,
+        {
+            "id": session_id,
+            "account_id": account.id,
+            "kind": account.kind,
+            "amr": amr,
+            "acr": acr,
+            "device_id": device_id,
+            "ip": ip,
+            "region": region,
+            "user_agent": user_agent,
+            "now": now,
+            "expires_at": expires,
+            "token_hash": token_hash(refresh),
+            "token_expires_at": min(now + timedelta(seconds=settings.refresh_token_ttl_seconds), expires),
+        },
     )
-    session.add(db_session)
-    await session.flush()  # the refresh token row refers to it (no ORM relationship orders the inserts)
-    refresh = await _issue_refresh(session, runtime, db_session)
     token = await access_token(
-        runtime, subject=str(account.id), kind=account.kind, session_id=db_session.id, amr=amr, acr=acr
+        runtime, subject=str(account.id), kind=account.kind, session_id=session_id, amr=amr, acr=acr
     )
-    return TokenPair(token, refresh, runtime.settings.access_token_ttl_seconds, db_session.id, acr, amr)
+    return TokenPair(token, refresh, settings.access_token_ttl_seconds, session_id, acr, amr)
 
 
 @dataclass(frozen=True, slots=True)
