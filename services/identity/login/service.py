@@ -18,9 +18,9 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import Table, delete, exists, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,6 +75,11 @@ SECOND_FACTOR = "second_factor"
 PASSWORD_CHANGE = "password_change"  # noqa: S105 (a challenge purpose, not a secret)
 
 
+#: Core insert on the table: the login log row is written as it is recorded,
+#: without the ORM unit of work (nothing reads these rows back in the request).
+_LOG_ATTEMPT = insert(cast(Table, LoginAttempt.__table__))
+
+
 async def record_attempt(
     session: AsyncSession,
     *,
@@ -87,22 +92,23 @@ async def record_attempt(
     signals: list[str] | None = None,
     risk_decision: str | None = None,
 ) -> None:
-    session.add(
-        LoginAttempt(
-            occurred_at=ctx.now,
-            account_id=account.id if account else None,
-            identifier_index=identifier,
-            ip=ctx.ip,
-            region=ctx.region,
-            device_id=ctx.device_id,
-            user_agent=ctx.user_agent,
-            method=method,
-            result=result,
-            reason=reason,
-            failed_count=account.failed_count if account else 0,
-            signals=signals or [],
-            risk_decision=risk_decision,
-        )
+    await session.execute(
+        _LOG_ATTEMPT,
+        {
+            "occurred_at": ctx.now,
+            "account_id": account.id if account else None,
+            "identifier_index": identifier,
+            "ip": ctx.ip,
+            "region": ctx.region,
+            "device_id": ctx.device_id,
+            "user_agent": ctx.user_agent,
+            "method": method,
+            "result": result,
+            "reason": reason,
+            "failed_count": account.failed_count if account else 0,
+            "signals": signals or [],
+            "risk_decision": risk_decision,
+        },
     )
 
 
@@ -337,8 +343,9 @@ async def complete_login(
             template="alert.new_device",
             body="A new device signed in to your Bank Suite account. If this was not you, contact the bank.",
         )
-    # Written before the audit entry: the audit lock is held from the append to
-    # the commit, so nothing else should be left to write in between.
+    # Pending ORM changes (the account's counters, a notification) are written
+    # before the audit entry: the audit lock is held from the append to the
+    # commit, so nothing else should be left to write in between.
     await session.flush()
     await audit_log.append(
         session,

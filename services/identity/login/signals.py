@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, literal, select, true
+from sqlalchemy import Boolean, DateTime, Integer, String, column, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.login.geo import Place, distance_km
-from services.identity.models import Account, Device, LoginAttempt
+from services.identity.models import Account, Device
 from services.identity.runtime import Runtime
 
 logger = logging.getLogger("identity.login")
@@ -49,40 +50,56 @@ class Assessment:
     reasons: list[str]
 
 
+#: Everything the signals need from the database in one round trip: the
+#: account's devices (how many, whether this one is among them, their regions),
+#: recent failures and the last successful login. A constant statement, so
+#: SQLAlchemy's compiled cache answers it without walking an expression tree.
+_SIGNAL_FACTS = text(
+    """
+    SELECT
+        (SELECT count(*) FROM identity.device WHERE account_id = :account_id) AS devices,
+        EXISTS (
+            SELECT 1 FROM identity.device WHERE account_id = :account_id AND device_id = :device_id
+        ) AS known_device,
+        ARRAY(
+            SELECT DISTINCT last_region FROM identity.device
+            WHERE account_id = :account_id AND last_region IS NOT NULL
+        ) AS regions,
+        (
+            SELECT count(*) FROM identity.login_attempt
+            WHERE account_id = :account_id AND result = 'failure' AND occurred_at > :since
+        ) AS failures,
+        last_success.ip,
+        last_success.occurred_at
+    FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL (
+        SELECT ip, occurred_at FROM identity.login_attempt
+        WHERE account_id = :account_id AND result = 'success'
+        ORDER BY occurred_at DESC LIMIT 1
+    ) AS last_success ON true
+    """
+).columns(
+    column("devices", Integer()),
+    column("known_device", Boolean()),
+    column("regions", ARRAY(String())),
+    column("failures", Integer()),
+    column("ip", String()),
+    column("occurred_at", DateTime(timezone=True)),
+)
+
+
 async def compute_signals(session: AsyncSession, runtime: Runtime, account: Account, ctx: LoginContext) -> list[str]:
     settings = runtime.settings
     signals: list[str] = []
-    devices = (await session.scalars(select(Device).where(Device.account_id == account.id))).all()
-    if devices and (ctx.device_id is None or all(d.device_id != ctx.device_id for d in devices)):
+    since = ctx.now - timedelta(minutes=settings.recent_failures_window_minutes)
+    facts = (
+        await session.execute(_SIGNAL_FACTS, {"account_id": account.id, "device_id": ctx.device_id, "since": since})
+    ).one()
+    if facts.devices and (ctx.device_id is None or not facts.known_device):
         signals.append("new_device")
-    known_regions = {d.last_region for d in devices if d.last_region} | ({account.home_region} - {None})
+    known_regions = set(facts.regions or ()) | ({account.home_region} - {None})
     if ctx.region and known_regions and ctx.region not in known_regions and ctx.region != "local":
         signals.append("new_region")
-    since = ctx.now - timedelta(minutes=settings.recent_failures_window_minutes)
-    # One round trip for the two facts the login log holds: the last success and recent failures.
-    last_success = (
-        select(LoginAttempt.ip, LoginAttempt.occurred_at)
-        .where(LoginAttempt.account_id == account.id, LoginAttempt.result == "success")
-        .order_by(LoginAttempt.occurred_at.desc())
-        .limit(1)
-        .subquery()
-    )
-    failures_count = (
-        select(func.count())
-        .where(
-            LoginAttempt.account_id == account.id,
-            LoginAttempt.result == "failure",
-            LoginAttempt.occurred_at > since,
-        )
-        .scalar_subquery()
-    )
-    facts = (
-        await session.execute(
-            select(failures_count.label("failures"), last_success.c.ip, last_success.c.occurred_at).select_from(
-                select(literal(1)).subquery().outerjoin(last_success, true())
-            )
-        )
-    ).one()
     if facts.occurred_at is not None and ctx.place is not None:
         previous = runtime.geo.locate(facts.ip)
         if previous is not None and previous.region != "local" and ctx.place.region != "local":
