@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, exists, insert, select
+from sqlalchemy import Select, Table, bindparam, delete, exists, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
-from services.identity.accounts.service import contact_of, find_for_login, identifier_index
+from services.identity.accounts.service import contact_of, identifier_index
 from services.identity.crypto import token_hash
 from services.identity.errors import (
     ContactNotVerified,
@@ -34,7 +35,14 @@ from services.identity.errors import (
     InvalidCredentials,
     LoginDenied,
 )
-from services.identity.login.signals import Assessment, LoginContext, assess
+from services.identity.login.signals import (
+    Assessment,
+    LoginContext,
+    assess,
+    signal_fact_columns,
+    signal_fact_params,
+    signal_facts_of,
+)
 from services.identity.mfa import service as mfa
 from services.identity.mfa.webauthn import verify_assertion
 from services.identity.models import (
@@ -112,6 +120,33 @@ async def record_attempt(
     )
 
 
+def _login_lookup(column: InstrumentedAttribute[Any]) -> Select[Any]:
+    """The account for a login identifier, row-locked so concurrent attempts on it run one at a time, with
+    everything the login decides on besides the password (read-only facts, so reading them for a wrong
+    password changes nothing): phone verified, strong factor enrolled, and the signals' facts."""
+    phone_verified = exists().where(
+        CustomerProfile.account_id == Account.id, CustomerProfile.phone_verified_at.is_not(None)
+    )
+    return (
+        select(
+            Account,
+            phone_verified.label("phone_verified"),
+            mfa.strong_factor_exists(Account.id).label("strong_factor"),
+            *signal_fact_columns(Account.id),
+        )
+        .where(column == bindparam("value"))
+        .with_for_update(of=Account)
+    )
+
+
+#: One per identifier column, built once (a reused statement keeps its cache key).
+_LOGIN_LOOKUP = {
+    "email_index": _login_lookup(Account.email_index),
+    "phone_index": _login_lookup(Account.phone_index),
+    "username": _login_lookup(Account.username),
+}
+
+
 def lock_seconds(runtime: Runtime, lockout_count: int) -> int:
     settings = runtime.settings
     return int(min(settings.lockout_max_seconds, settings.lockout_base_seconds * 2 ** max(0, lockout_count - 1)))
@@ -160,9 +195,10 @@ async def password_login(
     Failures flush their bookkeeping and raise; the endpoint commits it (see
     ``keep_failures``) so counters and the log survive the failed request.
     """
-    _, ident_index = identifier_index(runtime.keyring, identifier)
-    ident_index = runtime.keyring.index("login", ident_index)
-    account = await find_for_login(session, runtime.keyring, identifier)
+    column, value = identifier_index(runtime.keyring, identifier)
+    ident_index = runtime.keyring.index("login", value)
+    found = (await session.execute(_LOGIN_LOOKUP[column], {"value": value} | signal_fact_params(runtime, ctx))).first()
+    account: Account | None = found[0] if found is not None else None
     refusal: str | None = None
     if account is None:
         refusal = "unknown_account"
@@ -193,8 +229,8 @@ async def password_login(
     assert account.password_hash is not None
     if runtime.passwords.needs_rehash(account.password_hash):
         account.password_hash = await runtime.passwords.hash(password)
-    phone_verified, strong = await _login_facts(session, account.id)
-    if account.kind == AccountKind.customer and not phone_verified:
+    assert found is not None
+    if account.kind == AccountKind.customer and not found.phone_verified:
         await record_attempt(
             session,
             account=account,
@@ -205,7 +241,8 @@ async def password_login(
             reason="contact_not_verified",
         )
         raise ContactNotVerified("verify your phone number with the code we sent first")
-    assessment = await assess(session, runtime, account, ctx)
+    assessment = await assess(session, runtime, account, ctx, signal_facts_of(found))
+    strong = bool(found.strong_factor)
     if assessment.decision == "deny":
         await record_attempt(
             session,
@@ -224,13 +261,6 @@ async def password_login(
             session, runtime, account, ctx, amr=["pwd"], ident=ident_index, assessment=assessment
         )
     return await open_challenge(session, runtime, account, ctx, assessment=assessment, ident=ident_index, strong=strong)
-
-
-async def _login_facts(session: AsyncSession, account_id: uuid.UUID) -> tuple[bool, bool]:
-    """Whether the customer's phone is verified, and whether a strong factor is enrolled: one round trip."""
-    verified = exists().where(CustomerProfile.account_id == account_id, CustomerProfile.phone_verified_at.is_not(None))
-    row = (await session.execute(select(verified, mfa.strong_factor_exists(account_id)))).one()
-    return bool(row[0]), bool(row[1])
 
 
 async def _contacts(session: AsyncSession, runtime: Runtime, account: Account) -> set[str]:

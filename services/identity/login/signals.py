@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Integer, String, column, func, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, DateTime, SQLColumnExpression, String, Uuid, bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.login.geo import Place, distance_km
-from services.identity.models import Account, Device
+from services.identity.models import Account, Device, LoginAttempt
 from services.identity.runtime import Runtime
 
 logger = logging.getLogger("identity.login")
@@ -50,67 +50,99 @@ class Assessment:
     reasons: list[str]
 
 
-#: Everything the signals need from the database in one round trip: the
-#: account's devices (how many, whether this one is among them, their regions),
-#: recent failures and the last successful login. A constant statement, so
-#: SQLAlchemy's compiled cache answers it without walking an expression tree.
-_SIGNAL_FACTS = text(
-    """
-    SELECT
-        (SELECT count(*) FROM identity.device WHERE account_id = :account_id) AS devices,
-        EXISTS (
-            SELECT 1 FROM identity.device WHERE account_id = :account_id AND device_id = :device_id
-        ) AS known_device,
-        ARRAY(
-            SELECT DISTINCT last_region FROM identity.device
-            WHERE account_id = :account_id AND last_region IS NOT NULL
-        ) AS regions,
-        (
-            SELECT count(*) FROM identity.login_attempt
-            WHERE account_id = :account_id AND result = 'failure' AND occurred_at > :since
-        ) AS failures,
-        last_success.ip,
-        last_success.occurred_at
-    FROM (SELECT 1) AS one
-    LEFT JOIN LATERAL (
-        SELECT ip, occurred_at FROM identity.login_attempt
-        WHERE account_id = :account_id AND result = 'success'
-        ORDER BY occurred_at DESC LIMIT 1
-    ) AS last_success ON true
-    """
-).columns(
-    column("devices", Integer()),
-    column("known_device", Boolean()),
-    column("regions", ARRAY(String())),
-    column("failures", Integer()),
-    column("ip", String()),
-    column("occurred_at", DateTime(timezone=True)),
-)
+@dataclass(frozen=True, slots=True)
+class SignalFacts:
+    """What the signals need from the database: the account's devices, recent failures, the last success."""
+
+    devices: int
+    known_device: bool
+    regions: list[str]
+    failures: int
+    last_ip: str | None
+    last_success_at: datetime | None
+
+
+def signal_fact_columns(account_id: SQLColumnExpression[uuid.UUID]) -> list[ColumnElement[Any]]:
+    """:class:`SignalFacts` as correlated subqueries on ``account_id``, to fold into a query that finds the
+    account (the login's, so the facts cost no round trip of their own). Bind parameters: ``device_id``
+    (may be None) and ``since`` (start of the recent-failures window)."""
+    device_id = bindparam("device_id", type_=String())
+    since = bindparam("since", type_=DateTime(timezone=True))
+    last_success = (
+        select(LoginAttempt.ip, LoginAttempt.occurred_at)
+        .where(LoginAttempt.account_id == account_id, LoginAttempt.result == "success")
+        .order_by(LoginAttempt.occurred_at.desc())
+        .limit(1)
+    )
+    return [
+        select(func.count()).where(Device.account_id == account_id).scalar_subquery().label("devices"),
+        exists().where(Device.account_id == account_id, Device.device_id == device_id).label("known_device"),
+        select(func.array_agg(Device.last_region.distinct()))
+        .where(Device.account_id == account_id, Device.last_region.is_not(None))
+        .scalar_subquery()
+        .label("regions"),
+        select(func.count())
+        .where(
+            LoginAttempt.account_id == account_id,
+            LoginAttempt.result == "failure",
+            LoginAttempt.occurred_at > since,
+        )
+        .scalar_subquery()
+        .label("failures"),
+        last_success.with_only_columns(LoginAttempt.ip).scalar_subquery().label("last_ip"),
+        last_success.with_only_columns(LoginAttempt.occurred_at).scalar_subquery().label("last_success_at"),
+    ]
+
+
+def signal_fact_params(runtime: Runtime, ctx: LoginContext) -> dict[str, Any]:
+    since = ctx.now - timedelta(minutes=runtime.settings.recent_failures_window_minutes)
+    return {"device_id": ctx.device_id, "since": since}
+
+
+def signal_facts_of(row: Any) -> SignalFacts:
+    """The facts from a result row that selected :func:`signal_fact_columns`."""
+    return SignalFacts(
+        devices=row.devices or 0,
+        known_device=bool(row.known_device),
+        regions=list(row.regions or ()),
+        failures=row.failures or 0,
+        last_ip=row.last_ip,
+        last_success_at=row.last_success_at,
+    )
+
+
+#: Built once: a statement object keeps its cache key, so executing it again skips the expression walk.
+_SIGNAL_FACTS = select(*signal_fact_columns(bindparam("account_id", type_=Uuid())))
+
+
+async def signal_facts(session: AsyncSession, runtime: Runtime, account: Account, ctx: LoginContext) -> SignalFacts:
+    params = signal_fact_params(runtime, ctx) | {"account_id": account.id}
+    return signal_facts_of((await session.execute(_SIGNAL_FACTS, params)).one())
 
 
 async def compute_signals(session: AsyncSession, runtime: Runtime, account: Account, ctx: LoginContext) -> list[str]:
+    return signals_from(runtime, account, ctx, await signal_facts(session, runtime, account, ctx))
+
+
+def signals_from(runtime: Runtime, account: Account, ctx: LoginContext, facts: SignalFacts) -> list[str]:
     settings = runtime.settings
     signals: list[str] = []
-    since = ctx.now - timedelta(minutes=settings.recent_failures_window_minutes)
-    facts = (
-        await session.execute(_SIGNAL_FACTS, {"account_id": account.id, "device_id": ctx.device_id, "since": since})
-    ).one()
     if facts.devices and (ctx.device_id is None or not facts.known_device):
         signals.append("new_device")
-    known_regions = set(facts.regions or ()) | ({account.home_region} - {None})
+    known_regions = set(facts.regions) | ({account.home_region} - {None})
     if ctx.region and known_regions and ctx.region not in known_regions and ctx.region != "local":
         signals.append("new_region")
-    if facts.occurred_at is not None and ctx.place is not None:
-        previous = runtime.geo.locate(facts.ip)
+    if facts.last_success_at is not None and ctx.place is not None:
+        previous = runtime.geo.locate(facts.last_ip)
         if previous is not None and previous.region != "local" and ctx.place.region != "local":
-            hours = max((ctx.now - facts.occurred_at).total_seconds() / 3600, 1 / 60)
+            hours = max((ctx.now - facts.last_success_at).total_seconds() / 3600, 1 / 60)
             if distance_km(previous, ctx.place) / hours > settings.impossible_travel_kmh:
                 signals.append("impossible_travel")
     start, end = settings.odd_hours_utc
     hour = ctx.now.hour
     if (start <= hour < end) if start <= end else (hour >= start or hour < end):
         signals.append("odd_hour")
-    if (facts.failures or 0) >= settings.recent_failures_threshold:
+    if facts.failures >= settings.recent_failures_threshold:
         signals.append("recent_failures")
     return signals
 
@@ -178,8 +210,13 @@ async def ask_risk(runtime: Runtime, account: Account, ctx: LoginContext, signal
     return decision, reasons
 
 
-async def assess(session: AsyncSession, runtime: Runtime, account: Account, ctx: LoginContext) -> Assessment:
-    signals = await compute_signals(session, runtime, account, ctx)
+async def assess(
+    session: AsyncSession, runtime: Runtime, account: Account, ctx: LoginContext, facts: SignalFacts | None = None
+) -> Assessment:
+    """Signals, restrictions and risk's opinion; ``facts`` when the caller already read them with the account."""
+    if facts is None:
+        facts = await signal_facts(session, runtime, account, ctx)
+    signals = signals_from(runtime, account, ctx, facts)
     violations = await restriction_violations(session, account, ctx)
     risk_decision, risk_reasons = await ask_risk(runtime, account, ctx, signals)
     reasons = [s for s in signals if s in CHALLENGING_SIGNALS] + violations + risk_reasons

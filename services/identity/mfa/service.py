@@ -14,7 +14,7 @@ from typing import Any
 
 import pyotp
 import segno
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, SQLColumnExpression, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.crypto import token_hash
@@ -262,7 +262,7 @@ async def available_factors(session: AsyncSession, account_id: uuid.UUID, contac
     return factors
 
 
-def strong_factor_exists(account_id: uuid.UUID) -> ColumnElement[bool]:
+def strong_factor_exists(account_id: uuid.UUID | SQLColumnExpression[uuid.UUID]) -> ColumnElement[bool]:
     """SQL: the account has a confirmed authenticator app or a security key (to fold into a larger query)."""
     totp = exists().where(TotpCredential.account_id == account_id, TotpCredential.confirmed_at.is_not(None))
     key = exists().where(WebAuthnCredential.account_id == account_id)
