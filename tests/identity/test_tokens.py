@@ -7,13 +7,16 @@ import base64
 import json
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
+from sqlalchemy import select, update
 
+from services.identity.models import Account, AccountStatus, RefreshToken, Session, audit_log
 from services.identity.runtime import Runtime
 from services.identity.tokens.keys import rotate
 from tests.identity.support import DEV_SECRET, bearer, service_token, signed_in
@@ -103,6 +106,63 @@ async def test_concurrent_use_of_one_refresh_token_is_a_reuse(client: httpx.Asyn
     assert (
         await client.post("/public/token/refresh", json={"refresh_token": winner["refresh_token"]})
     ).status_code == 401
+
+
+async def _refresh_state(app: FastAPI, session_id: str) -> tuple[list[tuple[bool, bool]], str | None, list[str]]:
+    """(used?, expired?) of the session's refresh tokens, its revoke reason, and the session audit actions."""
+    async with app.state.database.sessionmaker() as session:
+        tokens = (
+            await session.execute(
+                select(RefreshToken.used_at.is_not(None), RefreshToken.expires_at <= datetime.now(UTC))
+                .where(RefreshToken.session_id == uuid.UUID(session_id))
+                .order_by(RefreshToken.issued_at)
+            )
+        ).all()
+        reason = await session.scalar(select(Session.revoke_reason).where(Session.id == uuid.UUID(session_id)))
+        actions = (
+            await session.scalars(select(audit_log.entries.c.action).where(audit_log.entries.c.target == session_id))
+        ).all()
+    return [(bool(u), bool(e)) for u, e in tokens], reason, list(actions)
+
+
+async def test_refused_rotations_write_nothing_and_a_reuse_is_audited(
+    client: httpx.AsyncClient, identity_app: FastAPI
+) -> None:
+    # The rotation is one statement that only writes when every condition holds: check each refusal.
+    _, _, tokens = await signed_in(client)
+    sid = tokens["session_id"]
+    async with identity_app.state.database.sessionmaker() as session:
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.session_id == uuid.UUID(sid))
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        await session.commit()
+    expired = await client.post("/public/token/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert (expired.status_code, expired.json()["code"]) == (401, "invalid_refresh_token")
+    assert await _refresh_state(identity_app, sid) == ([(False, True)], None, ["login.succeeded"])
+
+    account_id, _, tokens = await signed_in(client)
+    sid = tokens["session_id"]
+    async with identity_app.state.database.sessionmaker() as session:
+        await session.execute(
+            update(Account).where(Account.id == uuid.UUID(account_id)).values(status=AccountStatus.frozen.value)
+        )
+        await session.commit()
+    frozen = await client.post("/public/token/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert (frozen.status_code, frozen.json()["code"]) == (401, "invalid_refresh_token")
+    assert await _refresh_state(identity_app, sid) == ([(False, False)], None, ["login.succeeded"])
+
+    _, _, tokens = await signed_in(client)
+    sid = tokens["session_id"]
+    assert (await client.post("/public/token/refresh", json={"refresh_token": tokens["refresh_token"]})).is_success
+    replay = await client.post("/public/token/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert replay.json()["code"] == "refresh_token_reused"
+    assert await _refresh_state(identity_app, sid) == (
+        [(True, False), (False, False)],
+        "refresh_token_reuse",
+        ["login.succeeded", "session.revoked"],
+    )
 
 
 async def test_unknown_refresh_token_is_refused(client: httpx.AsyncClient) -> None:
