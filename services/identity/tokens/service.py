@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, String, Uuid, bindparam, column, select, text
+from sqlalchemy import Boolean, DateTime, String, Uuid, bindparam, column, exists, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -238,15 +238,25 @@ async def rotate_refresh(session: AsyncSession, runtime: Runtime, presented: str
     )
 
 
+#: Built once (a reused statement keeps its cache key); reads one boolean instead of loading the session row.
+_SESSION_ACTIVE = select(
+    exists().where(
+        Session.id == bindparam("session_id", type_=Uuid()),
+        Session.revoked_at.is_(None),
+        Session.expires_at > bindparam("now", type_=DateTime(timezone=True)),
+    )
+)
+
+
 async def session_is_active(session: AsyncSession, session_id: str | None) -> bool:
+    """Checked on every signed-in request (logout and revocation take effect at once)."""
     if session_id is None:
         return False
     try:
         sid = uuid.UUID(session_id)
     except ValueError:
         return False
-    row = await session.get(Session, sid)
-    return row is not None and row.revoked_at is None and row.expires_at > datetime.now(UTC)
+    return bool(await session.scalar(_SESSION_ACTIVE, {"session_id": sid, "now": datetime.now(UTC)}))
 
 
 def encode_cursor(revoked_at: datetime, session_id: uuid.UUID) -> str:
