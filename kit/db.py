@@ -54,7 +54,8 @@ def create_database(settings: ServiceSettings, *, pool_size: int | None = None) 
         settings.database_url.get_secret_value(),
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.db_pool_pre_ping,
+        pool_recycle=settings.db_pool_recycle_seconds,
         connect_args={
             "server_settings": {
                 "application_name": settings.service_name,

@@ -117,6 +117,14 @@ class ServiceSettings(SuiteSettings):
     )
     db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections kept per process.")
     db_max_overflow: int = Field(default=10, ge=0, le=200, description="Extra connections under load.")
+    db_pool_pre_ping: bool = Field(
+        default=True,
+        description=(
+            "Test each pooled connection before use (one round trip per request). Off saves that trip, but"
+            " after a failover asyncpg reports a dead connection as an internal error: a 500 per stale connection."
+        ),
+    )
+    db_pool_recycle_seconds: int = Field(default=1800, ge=30, description="Replace pooled connections older than this.")
     db_statement_timeout_ms: int = Field(
         default=15_000, ge=100, description="PostgreSQL statement_timeout of every connection."
     )

@@ -199,3 +199,26 @@ async def test_routers_are_authenticated_by_default(fresh_database_url: str) -> 
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"] == "Bearer"
     assert signed.json() == {"ok": "yes"}
+
+
+async def test_a_dropped_database_connection_fails_one_request_cleanly_then_recovers(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A pooled connection killed under the service (failover, restart) is noticed before use: no 500."""
+    assert (await client.post("/demo/payments", json={"amount_minor": 1, "payee": "before"})).status_code == 200
+    engine = app.state.database.engine
+    async with engine.connect() as connection:
+        await connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE application_name = 'risk' AND pid <> pg_backend_pid()"
+            )
+        )
+    statuses = []
+    for payee in ("during-1", "during-2", "after"):
+        response = await client.post("/demo/payments", json={"amount_minor": 1, "payee": payee})
+        statuses.append(response.status_code)
+        if response.status_code != 200:
+            assert response.json()["code"] == "database_unavailable"
+    assert statuses[-1] == 200
+    assert 500 not in statuses
