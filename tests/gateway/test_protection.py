@@ -157,7 +157,8 @@ async def test_access_log_has_no_token_or_query(gateway: RunningGateway, issuer:
     assert first["client_net"] == "127.0.0.0/24"
     assert first["request_id"] == "access-log-test-1"
     assert len(first["trace_id"]) == 32
-    assert first["upstream_ms"] <= first["duration_ms"]
+    upstream_part, whole = first["upstream_ms"], first["duration_ms"]
+    assert upstream_part <= whole  # the upstream's share is part of the whole, not a speed check
     assert "alice@example.com" not in second["path"]
     dumped = json.dumps(entries)
     assert token not in dumped

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
+from services.identity.config import IdentitySettings
 from services.identity.models import Account, AccountStatus, RefreshToken, Session, audit_log
 from services.identity.runtime import Runtime
 from services.identity.tokens.keys import rotate
@@ -120,7 +120,11 @@ async def _refresh_state(app: FastAPI, session_id: str) -> tuple[list[tuple[bool
         ).all()
         reason = await session.scalar(select(Session.revoke_reason).where(Session.id == uuid.UUID(session_id)))
         actions = (
-            await session.scalars(select(audit_log.entries.c.action).where(audit_log.entries.c.target == session_id))
+            await session.scalars(
+                select(audit_log.entries.c.action)
+                .where(audit_log.entries.c.target == session_id)
+                .order_by(audit_log.entries.c.seq)
+            )
         ).all()
     return [(bool(u), bool(e)) for u, e in tokens], reason, list(actions)
 
@@ -315,7 +319,8 @@ async def test_revocation_feed_is_for_services_only(client: httpx.AsyncClient) -
 
 async def test_service_token_lifetime(client: httpx.AsyncClient) -> None:
     claims = await _verify(client, await service_token(client))
-    assert int(claims["exp"]) > time.time()  # type: ignore[call-overload]
+    lifetime = int(claims["exp"]) - int(claims["iat"])  # type: ignore[call-overload]
+    assert lifetime == IdentitySettings.model_fields["service_token_ttl_seconds"].default
 
 
 async def test_revocation_feed_refuses_a_made_up_cursor(client: httpx.AsyncClient) -> None:
