@@ -5,8 +5,8 @@ Measured in one run, on the same machine and key:
 1. raw AES-256-GCM (``cryptography``'s AESGCM, random nonce, 32-byte field,
    associated data): the baseline cost of one field;
 2. ``POST /internal/transit/keys/{key}/encrypt`` and ``.../decrypt`` over real
-   HTTP (uvicorn on a loopback socket, httpx keep-alive client), one field per
-   call, sequential;
+   HTTP (uvicorn on a loopback socket, httpx keep-alive client sending request
+   bodies it serialised once before timing), one field per call, sequential;
 3. the batch forms with 100 and 1,000 fields per call.
 
 Every call goes through the full stack: JWT verification (EdDSA), pydantic
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import socket
 import statistics
@@ -56,8 +57,15 @@ ISSUER = "bank-suite-identity"
 AUDIENCE = "bank-suite"
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def body(content: object) -> bytes:
+    return json.dumps(content, separators=(",", ":")).encode()
 
 
 def raw_aes_gcm() -> tuple[float, float]:
@@ -146,13 +154,18 @@ async def measure(database_url: str) -> dict[str, float]:
             first.raise_for_status()
             ciphertext = first.json()["ciphertext"]
 
+            # Request bodies are serialised once, outside the timed calls: the JSON
+            # encoding of 1,000 items is the client's cost (about 1 ms here, on the
+            # same core as the server), not the vault's. The bytes still go over HTTP
+            # and are parsed and validated by the server on every call.
+            item_body = body(item)
+            single_sealed = body({"ciphertext": ciphertext, "context": b64(CONTEXT)})
+
             async def enc1() -> None:
-                (await client.post(f"{base}/encrypt", json=item)).raise_for_status()
+                (await client.post(f"{base}/encrypt", content=item_body, headers=JSON)).raise_for_status()
 
             async def dec1() -> None:
-                (
-                    await client.post(f"{base}/decrypt", json={"ciphertext": ciphertext, "context": b64(CONTEXT)})
-                ).raise_for_status()
+                (await client.post(f"{base}/decrypt", content=single_sealed, headers=JSON)).raise_for_status()
 
             results["single_encrypt"] = statistics.median(await timed(SINGLE_CALLS, enc1))
             results["single_decrypt"] = statistics.median(await timed(SINGLE_CALLS, dec1))
@@ -162,11 +175,13 @@ async def measure(database_url: str) -> dict[str, float]:
                 encrypted.raise_for_status()
                 sealed = [{"ciphertext": r["ciphertext"], "context": b64(CONTEXT)} for r in encrypted.json()["results"]]
 
-                async def encn(items: list[dict[str, str]] = items) -> None:
-                    (await client.post(f"{base}/encrypt/batch", json={"items": items})).raise_for_status()
+                plain_body, sealed_body = body({"items": items}), body({"items": sealed})
 
-                async def decn(sealed: list[dict[str, str]] = sealed) -> None:
-                    (await client.post(f"{base}/decrypt/batch", json={"items": sealed})).raise_for_status()
+                async def encn(content: bytes = plain_body) -> None:
+                    (await client.post(f"{base}/encrypt/batch", content=content, headers=JSON)).raise_for_status()
+
+                async def decn(content: bytes = sealed_body) -> None:
+                    (await client.post(f"{base}/decrypt/batch", content=content, headers=JSON)).raise_for_status()
 
                 results[f"batch{size}_encrypt"] = statistics.median(await timed(calls, encn))
                 results[f"batch{size}_decrypt"] = statistics.median(await timed(calls, decn))
