@@ -96,15 +96,19 @@ def _decrypt_all(ring: LoadedRing, items: Sequence[CiphertextItem]) -> list[tupl
     opened: list[tuple[int, bytes]] = []
     errors: list[dict[str, object]] = []
     first: SuiteError | None = None
-    # A batch usually repeats one context (or a few): each distinct one is decoded once.
-    contexts: dict[str, bytes] = {}
+    # A batch usually repeats one context and one key version (or a few): the key and the
+    # associated data of each distinct pair are resolved once, not per item. Only successes
+    # are kept, so a bad context or a retired version fails every item that uses it.
+    openers: dict[tuple[int, str], tuple[Aead, bytes]] = {}
     for index, item in enumerate(items):
         try:
+            version, blob = service.parse(item["ciphertext"])
             context64 = item.get("context", "")
-            context = contexts.get(context64)
-            if context is None:
-                context = contexts[context64] = service.b64(context64, "context")
-            opened.append(service.decrypt(ring, item["ciphertext"], context))
+            opener = openers.get((version, context64))
+            if opener is None:
+                aad = service.transit_aad(ring, version, service.b64(context64, "context"))
+                opener = openers[(version, context64)] = (ring.decryptor(version), aad)
+            opened.append((version, service.open_blob(*opener, blob)))
         except SuiteError as exc:
             first = first or exc
             errors.append({"index": index, "code": exc.code})

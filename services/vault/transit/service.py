@@ -17,7 +17,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.vault.crypto.aead import Algorithm, IntegrityError
+from services.vault.crypto.aead import Aead, Algorithm, IntegrityError
 from services.vault.errors import CiphertextIntegrity, KeyNotFound, KeyPurposeMismatch, MalformedCiphertext, NotAllowed
 from services.vault.keys.service import KeyStore, LoadedRing, Purpose
 
@@ -95,10 +95,9 @@ def encrypt(ring: LoadedRing, plaintext: bytes, context: bytes) -> str:
     return f"vault:v{version}:{base64.b64encode(blob).decode()}"
 
 
-def decrypt(ring: LoadedRing, ciphertext: str, context: bytes) -> tuple[int, bytes]:
-    version, blob = parse(ciphertext)
-    aead = ring.decryptor(version)
+def open_blob(aead: Aead, aad: bytes, blob: bytes) -> bytes:
+    """Open a parsed ciphertext with the key version's AEAD and its :func:`transit_aad`."""
     try:
-        return version, aead.open(blob, transit_aad(ring, version, context))
+        return aead.open(blob, aad)
     except IntegrityError as exc:
         raise CiphertextIntegrity("the ciphertext does not authenticate under this key and context") from exc
