@@ -167,6 +167,42 @@ async def test_rotation_rewrap_and_retirement_of_a_transit_key(vault: VaultClien
     assert base64.b64decode(fresh.json()["plaintext"]) == b"seed"
 
 
+async def test_a_batch_of_mixed_versions_and_contexts_checks_every_item(vault: VaultClient) -> None:
+    """A batch resolves each (version, context) pair once; each item is still opened and checked on its own."""
+    contexts = [b"account:1", b"account:2"]
+    old = [await encrypt(vault, "mixed", f"old-{i}".encode(), contexts[i % 2]) for i in range(4)]
+    custodian = vault.staff("vault:key_rotate")
+    assert (await vault.http.post("/staff/keys/mixed/rotate", headers=custodian)).status_code == 200
+    new = [await encrypt(vault, "mixed", f"new-{i}".encode(), contexts[i % 2]) for i in range(4)]
+    # Indexes 0-3 are under version 1, 4-7 under version 2; the two contexts alternate.
+    items = [{"ciphertext": c, "context": b64(contexts[i % 2])} for i, c in enumerate(old + new)]
+    url = "/internal/transit/keys/mixed/decrypt/batch"
+    ok = await vault.http.post(url, json={"items": items}, headers=vault.service("identity"))
+    assert ok.status_code == 200, ok.text
+    assert [base64.b64decode(r["plaintext"]) for r in ok.json()["results"]] == [
+        *(f"old-{i}".encode() for i in range(4)),
+        *(f"new-{i}".encode() for i in range(4)),
+    ]
+    assert [r["key_version"] for r in ok.json()["results"]] == [1] * 4 + [2] * 4
+
+    bad = [dict(item) for item in items]
+    # A version-1 ciphertext relabelled as version 2, after a good (2, context) item was opened.
+    bad[6]["ciphertext"] = old[2].replace("vault:v1:", "vault:v2:")
+    # The same undecodable context twice, and the same unknown version twice: each item fails.
+    bad[1]["context"] = bad[3]["context"] = "not base64!"
+    bad[5]["ciphertext"] = bad[7]["ciphertext"] = new[1].replace("vault:v2:", "vault:v9:")
+    failed = await vault.http.post(url, json={"items": bad}, headers=vault.service("identity"))
+    assert failed.status_code == 400
+    assert "results" not in failed.json()
+    assert failed.json()["errors"] == [
+        {"index": 1, "code": "malformed_ciphertext"},
+        {"index": 3, "code": "malformed_ciphertext"},
+        {"index": 5, "code": "invalid_key_version"},
+        {"index": 6, "code": "integrity_error"},
+        {"index": 7, "code": "invalid_key_version"},
+    ]
+
+
 async def test_sm4_transit_key_and_decrypts_are_logged(vault: VaultClient) -> None:
     response = await vault.http.post(
         "/internal/transit/keys/sm4-key/encrypt",
