@@ -296,21 +296,8 @@ async def open_challenge(
         )
         raise LoginDenied("a second factor is needed and none is available; contact the bank")
     reasons = assessment.reasons or (["second_factor_enrolled"] if strong else [])
-    token = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-    expires = ctx.now + timedelta(seconds=runtime.settings.login_challenge_ttl_seconds)
-    session.add(
-        LoginChallenge(
-            id_hash=token_hash(token),
-            account_id=account.id,
-            purpose=SECOND_FACTOR,
-            methods=methods,
-            reasons=reasons,
-            device_id=ctx.device_id,
-            ip=ctx.ip,
-            region=ctx.region,
-            user_agent=ctx.user_agent,
-            expires_at=expires,
-        )
+    token, expires = _open_challenge(
+        session, runtime, account, ctx, purpose=SECOND_FACTOR, methods=methods, reasons=reasons
     )
     await record_attempt(
         session,
@@ -324,6 +311,38 @@ async def open_challenge(
         risk_decision=assessment.risk_decision,
     )
     return Challenge(token=token, methods=methods, reasons=reasons, expires_at=expires)
+
+
+def _open_challenge(
+    session: AsyncSession,
+    runtime: Runtime,
+    account: Account,
+    ctx: LoginContext,
+    *,
+    purpose: str,
+    methods: list[str],
+    reasons: list[str],
+    amr: list[str] | None = None,
+) -> tuple[str, datetime]:
+    """A login challenge bound to this device and address; only its hash is stored."""
+    token = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    expires = ctx.now + timedelta(seconds=runtime.settings.login_challenge_ttl_seconds)
+    session.add(
+        LoginChallenge(
+            id_hash=token_hash(token),
+            account_id=account.id,
+            purpose=purpose,
+            amr=amr,
+            methods=methods,
+            reasons=reasons,
+            device_id=ctx.device_id,
+            ip=ctx.ip,
+            region=ctx.region,
+            user_agent=ctx.user_agent,
+            expires_at=expires,
+        )
+    )
+    return token, expires
 
 
 async def complete_login(
@@ -392,22 +411,8 @@ async def _password_change_challenge(
     session: AsyncSession, runtime: Runtime, account: Account, ctx: LoginContext, *, amr: list[str], ident: str
 ) -> PasswordChangeRequired:
     """No session for a one-time or expired password: only a token that can set a new one."""
-    token = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-    expires = ctx.now + timedelta(seconds=runtime.settings.login_challenge_ttl_seconds)
-    session.add(
-        LoginChallenge(
-            id_hash=token_hash(token),
-            account_id=account.id,
-            purpose=PASSWORD_CHANGE,
-            amr=amr,
-            methods=[],
-            reasons=["must_change_password"],
-            device_id=ctx.device_id,
-            ip=ctx.ip,
-            region=ctx.region,
-            user_agent=ctx.user_agent,
-            expires_at=expires,
-        )
+    token, expires = _open_challenge(
+        session, runtime, account, ctx, purpose=PASSWORD_CHANGE, methods=[], reasons=["must_change_password"], amr=amr
     )
     await record_attempt(
         session,
