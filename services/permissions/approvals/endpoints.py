@@ -115,6 +115,42 @@ async def get_approval(approval_id: uuid.UUID, session: DBSession, store: Store,
     return await _detail(session, approval)
 
 
+async def _decide(
+    request: Request,
+    *,
+    session: DBSession,
+    store: Store,
+    executors: Executors,
+    principal: Principal,
+    approval_id: uuid.UUID,
+    decision: Decision,
+    comment: str,
+) -> ApprovalOut:
+    """One decision by one checker; a refused attempt is audited before the error is answered."""
+    try:
+        approval = await service.decide(
+            session,
+            store,
+            approval_id,
+            actor=principal.subject,
+            decision=decision,
+            comment=comment,
+            executors=executors,
+        )
+    except SuiteError as exc:
+        await audit_refusal(
+            request,
+            session,
+            actor=principal.subject,
+            actor_kind="staff",
+            action=f"approval.{decision.value}",
+            target=str(approval_id),
+            error=exc,
+        )
+        raise
+    return await _detail(session, approval)
+
+
 @staff.post(
     "/{approval_id}/approve", response_model=ApprovalOut, summary="Approve (as a checker)", dependencies=[StepUp]
 )
@@ -131,28 +167,16 @@ async def approve(
     """The checker must hold the policy's approver permission (and role), must not be the maker nor
     the subject of the operation, and decides once. The last required approval makes it `approved`;
     role grants and suspension lifts are then applied at once (`executed`). Refusals are audited."""
-    try:
-        approval = await service.decide(
-            session,
-            store,
-            approval_id,
-            actor=principal.subject,
-            decision=Decision.approve,
-            comment=body.comment,
-            executors=executors,
-        )
-    except SuiteError as exc:
-        await audit_refusal(
-            request,
-            session,
-            actor=principal.subject,
-            actor_kind="staff",
-            action="approval.approve",
-            target=str(approval_id),
-            error=exc,
-        )
-        raise
-    return await _detail(session, approval)
+    return await _decide(
+        request,
+        session=session,
+        store=store,
+        executors=executors,
+        principal=principal,
+        approval_id=approval_id,
+        decision=Decision.approve,
+        comment=body.comment,
+    )
 
 
 @staff.post(
@@ -172,28 +196,16 @@ async def reject(
     principal: StaffUser,
 ) -> ApprovalOut:
     """An entitled checker rejects; the maker may withdraw their own pending request. Refusals are audited."""
-    try:
-        approval = await service.decide(
-            session,
-            store,
-            approval_id,
-            actor=principal.subject,
-            decision=Decision.reject,
-            comment=body.comment,
-            executors=executors,
-        )
-    except SuiteError as exc:
-        await audit_refusal(
-            request,
-            session,
-            actor=principal.subject,
-            actor_kind="staff",
-            action="approval.reject",
-            target=str(approval_id),
-            error=exc,
-        )
-        raise
-    return await _detail(session, approval)
+    return await _decide(
+        request,
+        session=session,
+        store=store,
+        executors=executors,
+        principal=principal,
+        approval_id=approval_id,
+        decision=Decision.reject,
+        comment=body.comment,
+    )
 
 
 @staff.post(
