@@ -348,6 +348,13 @@ async def staff_subject_records(
     return await _subject_records(session, vault, subject_id)
 
 
+async def _load_named(session: DBSession, vault: VaultDep, body: BulkRead) -> list[LoadedRecord]:
+    """The records a bulk read names (by id or token); naming none is a 4xx, not an empty answer."""
+    if not body.records and not body.tokens:
+        raise InvalidField("name at least one record", errors=[{"field": "records", "reason": "empty"}])
+    return await RecordService(vault).load(session, ids=body.records, tokens=body.tokens)
+
+
 @staff_router.post("/records/{record_id}/reads", response_model=ReadResult)
 async def staff_read(
     record_id: uuid.UUID,
@@ -376,9 +383,7 @@ async def staff_bulk_read(
     body: BulkRead, *, request: Request, session: DBSession, vault: VaultDep, gate: GateDep, staff: StaffReader
 ) -> ReadResult:
     """Read fields of many records at once (by id or token); an unmasked bulk read needs an approval."""
-    if not body.records and not body.tokens:
-        raise InvalidField("name at least one record", errors=[{"field": "records", "reason": "empty"}])
-    loaded = await RecordService(vault).load(session, ids=body.records, tokens=body.tokens)
+    loaded = await _load_named(session, vault, body)
     return await _read(request, session=session, vault=vault, gate=gate, principal=staff, loaded=loaded, options=body)
 
 
@@ -447,9 +452,7 @@ async def service_bulk_read(
     body: BulkRead, *, request: Request, session: DBSession, vault: VaultDep, gate: GateDep, caller: ServiceCaller
 ) -> ReadResult:
     """Read fields of many records (by id or token)."""
-    if not body.records and not body.tokens:
-        raise InvalidField("name at least one record", errors=[{"field": "records", "reason": "empty"}])
-    loaded = await RecordService(vault).load(session, ids=body.records, tokens=body.tokens)
+    loaded = await _load_named(session, vault, body)
     return await _read(request, session=session, vault=vault, gate=gate, principal=caller, loaded=loaded, options=body)
 
 
