@@ -90,6 +90,11 @@ def redact_value(key: str, value: Any) -> Any:
 
 _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"})
 
+#: Ids this module formats itself as hex. A random trace id can hold a run of 13+ decimal
+#: digits that the card pattern would blank, and a log line that cannot be joined to its
+#: trace is worth less than nothing. (The request id can come from a client, so it is redacted.)
+_OWN_HEX_IDS = frozenset({"trace_id", "span_id"})
+
 
 class RedactionFilter(logging.Filter):
     """Rewrites the message and every extra field of a record before it is emitted."""
@@ -103,7 +108,7 @@ class RedactionFilter(logging.Filter):
             record.args = None
         record.msg = redact_text(str(record.msg))
         for key in list(record.__dict__):
-            if key not in _STANDARD_ATTRS:
+            if key not in _STANDARD_ATTRS and key not in _OWN_HEX_IDS:
                 record.__dict__[key] = redact_value(key, record.__dict__[key])
         if record.exc_info and record.exc_info[1] is not None:
             # Exception messages (e.g. a database error) can quote values.

@@ -61,6 +61,24 @@ def test_records_carry_the_trace_and_span_ids() -> None:
     assert record["span_id"] == format(span.get_span_context().span_id, "016x")
 
 
+def test_a_trace_id_holding_a_long_digit_run_is_not_mistaken_for_a_card_number() -> None:
+    # A real trace id seen in CI: 15 decimal digits in a row between two hex letters.
+    trace_id = int("94e8ee9251470d408026813534233cb8", 16)
+    context = trace.SpanContext(trace_id=trace_id, span_id=0x1234567890123456, is_remote=False)
+    logger, stream = capture()
+    with trace.use_span(trace.NonRecordingSpan(context)):
+        logger.info("hello")
+    record = json.loads(stream.getvalue())
+    assert record["trace_id"] == "94e8ee9251470d408026813534233cb8"
+    assert record["span_id"] == "1234567890123456"
+
+
+def test_a_request_id_chosen_by_a_client_is_still_redacted() -> None:
+    logger, stream = capture()
+    logger.info("hello", extra={"request_id": "13812345678"})
+    assert "13812345678" not in stream.getvalue()
+
+
 def _id_number() -> st.SearchStrategy[str]:
     return st.from_regex(r"[1-6]\d{16}[\dX]", fullmatch=True)
 
