@@ -1,13 +1,21 @@
 """Tamper-evident audit log: an append-only, hash-chained table per service.
 
 Each entry stores ``entry_hash = SHA-256(prev_hash || canonical(entry))``.
-Appends take a transaction-scoped advisory lock, so concurrent writers are
-serialised and the chain never forks; the lock is released at commit, so
-append audit entries as the last step of a request. Checkpoints sign
-``(seq, entry_hash)`` with Ed25519 and can be copied to an append-only file
-(a WORM mount) the service cannot rewrite. :func:`verify_chain` walks the
-chain and reports the first bad entry: edited, removed, reordered, or a tail
-truncated behind a checkpoint.
+One row, ``audit_head``, holds the chain's tail (sequence number and hash).
+An append is ONE statement: an upsert of the head that advances the sequence
+and computes the new hash from the head's current hash, feeding an INSERT of
+the entry. Concurrent writers queue on the head's row lock, and PostgreSQL
+applies the upsert to the newest committed head once the lock is free (read
+committed re-checks the updated row), so the chain never forks; the lock is
+released at commit, so append audit entries as the last step of a request.
+The hash is computed by the database from the canonical JSON that Python
+renders around the sequence number (``canonical`` stays the single
+definition: the verifier recomputes every hash in Python).
+
+Checkpoints sign ``(seq, entry_hash)`` with Ed25519 and can be copied to an
+append-only file (a WORM mount) the service cannot rewrite.
+:meth:`AuditLog.verify` walks the chain and reports the first bad entry: edited,
+removed, reordered, or a tail truncated behind a checkpoint.
 
 Entries carry ids and vault tokens, never personal data.
 """
@@ -22,6 +30,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +42,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from opentelemetry import trace
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
+    TextClause,
     Uuid,
+    bindparam,
     func,
     insert,
     select,
@@ -60,13 +73,29 @@ def signing_key_from_secret(secret: str) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(secret.encode()).digest())
 
 
-def lock_key(schema: str) -> int:
-    """A stable signed 64-bit advisory-lock key for one service's chain."""
-    return int.from_bytes(hashlib.sha256(f"audit:{schema}".encode()).digest()[:8], "big", signed=True)
-
-
 def canonical(entry: dict[str, Any]) -> bytes:
     return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def canonical_around_seq(fields: dict[str, Any]) -> tuple[bytes, bytes]:
+    """``canonical(fields | {"seq": n})`` split where the digits of ``n`` go: (before, after).
+
+    The database knows the sequence number only inside the append statement,
+    so it joins ``before || digits(n) || after`` itself. Keys are rendered one
+    by one exactly as :func:`canonical` renders the whole object (sorted, same
+    separators), which a property test holds against :func:`canonical`.
+    """
+    if "seq" in fields:
+        raise ValueError("the sequence number is the database's to give")
+    rendered = [
+        (key, json.dumps(key, ensure_ascii=False) + ":" + canonical(value).decode()) for key, value in fields.items()
+    ]
+    rendered.append(("seq", '"seq":'))
+    rendered.sort(key=lambda item: item[0])
+    at = next(index for index, (key, _) in enumerate(rendered) if key == "seq")
+    before = "{" + ",".join(part for _, part in rendered[: at + 1])
+    after = ",".join(part for _, part in rendered[at + 1 :])
+    return before.encode(), ((("," + after) if after else "") + "}").encode()
 
 
 def compute_hash(prev_hash: bytes, entry: dict[str, Any]) -> bytes:
@@ -75,6 +104,30 @@ def compute_hash(prev_hash: bytes, entry: dict[str, Any]) -> bytes:
 
 def _utc_iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
+
+
+def _float_as_jsonb_returns_it(token: str) -> float | int:
+    """JSONB keeps numbers as numeric and prints them without an exponent, so a
+    float Python writes as ``1.5e+300`` comes back as an integer: record it as
+    that integer, or the verifier would hash other bytes than the writer did."""
+    value = Decimal(token)
+    if "e" in token.lower() and value == value.to_integral_value():
+        return int(value)
+    return float(token)
+
+
+def _entry_params(record: AuditRecord) -> dict[str, Any]:
+    row = record.row()
+    for computed in ("seq", "prev_hash", "entry_hash"):
+        del row[computed]
+    return row
+
+
+class AuditChainMismatch(RuntimeError):
+    """The hash the database computed is not the one the verifier would compute."""
+
+    def __init__(self, schema: str, seq: int) -> None:
+        super().__init__(f"audit chain {schema}: entry {seq} hashed differently by the database")
 
 
 class AuditLog:
@@ -110,16 +163,61 @@ class AuditLog:
             Column("signature", LargeBinary(64), nullable=False),
             Column("key_id", Text, nullable=False),
         )
+        #: One row: the chain's tail, advanced by every append (see the module docstring).
+        self.head = Table(
+            "audit_head",
+            metadata,
+            Column("id", SmallInteger, primary_key=True, autoincrement=False),
+            Column("seq", BigInteger, nullable=False),
+            Column("prev_hash", LargeBinary(32), nullable=False),
+            Column("entry_hash", LargeBinary(32), nullable=False),
+            CheckConstraint("id = 1", name="single_row"),
+        )
+        self._statement = self._append_statement()
 
-    async def _lock(self, session: AsyncSession) -> None:
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(self.schema)})
-
-    async def _tail(self, session: AsyncSession) -> tuple[int, bytes]:
-        row = (
-            await session.execute(
-                select(self.entries.c.seq, self.entries.c.entry_hash).order_by(self.entries.c.seq.desc()).limit(1)
+    def _append_statement(self) -> TextClause:
+        """The whole append in one round trip (see the module docstring for why it is safe)."""
+        head, entries = f'"{self.schema}".audit_head', f'"{self.schema}".audit_entry'
+        digits = "convert_to(({seq})::text, 'UTF8')"
+        # The schema is the service's own constant, never input.
+        return text(
+            f"""
+            WITH head AS (
+                INSERT INTO {head} AS h (id, seq, prev_hash, entry_hash)
+                VALUES (1, 1, :genesis, sha256(:genesis || :before_seq || {digits.format(seq="1")} || :after_seq))
+                ON CONFLICT (id) DO UPDATE SET
+                    seq = h.seq + 1,
+                    prev_hash = h.entry_hash,
+                    entry_hash = sha256(h.entry_hash || :before_seq || {digits.format(seq="h.seq + 1")} || :after_seq)
+                RETURNING seq, prev_hash, entry_hash
             )
-        ).first()
+            INSERT INTO {entries} (seq, id, occurred_at, actor, actor_kind, action, target, outcome, detail,
+                                   request_id, trace_id, prev_hash, entry_hash)
+            SELECT head.seq, :id, :occurred_at, :actor, :actor_kind, :action, :target, :outcome, :detail,
+                   :request_id, :trace_id, head.prev_hash, head.entry_hash
+            FROM head
+            RETURNING seq, prev_hash, entry_hash
+            """  # noqa: S608
+        ).bindparams(
+            bindparam("genesis", GENESIS_HASH, type_=LargeBinary),
+            bindparam("before_seq", type_=LargeBinary),
+            bindparam("after_seq", type_=LargeBinary),
+            bindparam("id", type_=Uuid),
+            bindparam("occurred_at", type_=DateTime(timezone=True)),
+            bindparam("actor", type_=String),
+            bindparam("actor_kind", type_=String),
+            bindparam("action", type_=String),
+            bindparam("target", type_=String),
+            bindparam("outcome", type_=String),
+            bindparam("detail", type_=JSONB),
+            bindparam("request_id", type_=String),
+            bindparam("trace_id", type_=String),
+        )
+
+    async def _tail(self, session: AsyncSession, *, lock: bool = False) -> tuple[int, bytes]:
+        """(seq, entry_hash) of the last entry; with ``lock``, wait for appends in flight to commit."""
+        query = select(self.head.c.seq, self.head.c.entry_hash).where(self.head.c.id == 1)
+        row = (await session.execute(query.with_for_update() if lock else query)).first()
         return (0, GENESIS_HASH) if row is None else (row.seq, row.entry_hash)
 
     async def append(
@@ -134,11 +232,9 @@ class AuditLog:
         detail: dict[str, Any] | None = None,
     ) -> AuditRecord:
         """Append one entry in the caller's transaction (the request's)."""
-        await self._lock(session)
-        prev_seq, prev_hash = await self._tail(session)
         span_context = trace.get_current_span().get_span_context()
         record = AuditRecord(
-            seq=prev_seq + 1,
+            seq=0,
             id=uuid.uuid4(),
             occurred_at=datetime.now(UTC),
             actor=actor,
@@ -147,14 +243,27 @@ class AuditLog:
             target=target,
             outcome=outcome,
             # Round-trip through JSON so the hash covers what JSONB will return.
-            detail=json.loads(canonical(detail or {})),
+            detail=json.loads(canonical(detail or {}), parse_float=_float_as_jsonb_returns_it),
             request_id=current_request_id(),
             trace_id=format(span_context.trace_id, "032x") if span_context.is_valid else None,
-            prev_hash=prev_hash,
+            prev_hash=b"",
             entry_hash=b"",
         )
-        record.entry_hash = compute_hash(prev_hash, record.hashed_fields())
-        await session.execute(insert(self.entries).values(**record.row()))
+        fields = record.hashed_fields()
+        del fields["seq"]
+        before_seq, after_seq = canonical_around_seq(fields)
+        row = (
+            await session.execute(
+                self._statement,
+                {"before_seq": before_seq, "after_seq": after_seq} | _entry_params(record),
+            )
+        ).one()
+        record.seq, record.prev_hash, record.entry_hash = row.seq, row.prev_hash, row.entry_hash
+        if compute_hash(record.prev_hash, record.hashed_fields()) != record.entry_hash:
+            # The database and the verifier disagree on the bytes hashed (a server
+            # encoding that rewrites the text, say): never leave an entry the
+            # verifier would reject; the request fails and rolls back instead.
+            raise AuditChainMismatch(self.schema, record.seq)
         return record
 
     async def checkpoint(self, session: AsyncSession, signing_key: Ed25519PrivateKey) -> Checkpoint | None:
@@ -163,8 +272,7 @@ class AuditLog:
         The file copy is written by :meth:`export_checkpoint` after commit, so
         the file never holds a checkpoint of a rolled-back entry.
         """
-        await self._lock(session)
-        seq, entry_hash = await self._tail(session)
+        seq, entry_hash = await self._tail(session, lock=True)
         if seq == 0:
             return None
         existing = (await session.execute(select(self.checkpoints.c.seq).where(self.checkpoints.c.seq == seq))).first()
@@ -414,4 +522,18 @@ def append_only_trigger_sql(schema: str) -> Sequence[str]:
             FOR EACH STATEMENT EXECUTE FUNCTION "{schema}".audit_refuse_change();""",
         f"""CREATE TRIGGER audit_checkpoint_append_only BEFORE UPDATE OR DELETE ON "{schema}".audit_checkpoint
             FOR EACH ROW EXECUTE FUNCTION "{schema}".audit_refuse_change();""",
+    )
+
+
+def audit_head_trigger_sql(schema: str) -> Sequence[str]:
+    """DDL that keeps the head row: updated by every append, never deleted or truncated.
+
+    Without it a deleted head would restart the chain at 1 and every later
+    append would fail on the entry's primary key (closed, but an outage).
+    """
+    return (
+        f"""CREATE TRIGGER audit_head_kept BEFORE DELETE ON "{schema}".audit_head
+            FOR EACH ROW EXECUTE FUNCTION "{schema}".audit_refuse_change();""",
+        f"""CREATE TRIGGER audit_head_no_truncate BEFORE TRUNCATE ON "{schema}".audit_head
+            FOR EACH STATEMENT EXECUTE FUNCTION "{schema}".audit_refuse_change();""",
     )

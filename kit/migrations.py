@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from kit.audit import append_only_trigger_sql
+from kit.audit import append_only_trigger_sql, audit_head_trigger_sql
 
 VERSION_TABLE = "alembic_version"
 
@@ -149,3 +149,30 @@ def create_kit_tables(schema: str) -> None:
         sa.PrimaryKeyConstraint("idempotency_key", name="pk_inbox_message"),
         schema=schema,
     )
+
+
+def create_audit_head(schema: str) -> None:
+    """Frozen DDL (one revision in every service): the audit chain's head row, seeded from the tail.
+
+    An empty chain gets no row: the first append creates it.
+    """
+    op.create_table(
+        "audit_head",
+        sa.Column("id", sa.SmallInteger(), autoincrement=False, nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("prev_hash", sa.LargeBinary(32), nullable=False),
+        sa.Column("entry_hash", sa.LargeBinary(32), nullable=False),
+        sa.CheckConstraint("id = 1", name=op.f("ck_audit_head_single_row")),
+        sa.PrimaryKeyConstraint("id", name="pk_audit_head"),
+        schema=schema,
+    )
+    op.execute(
+        f'INSERT INTO "{schema}".audit_head (id, seq, prev_hash, entry_hash) '  # noqa: S608 (a schema constant)
+        f'SELECT 1, seq, prev_hash, entry_hash FROM "{schema}".audit_entry ORDER BY seq DESC LIMIT 1'
+    )
+    for statement in audit_head_trigger_sql(schema):
+        op.execute(statement)
+
+
+def drop_audit_head(schema: str) -> None:
+    op.drop_table("audit_head", schema=schema)

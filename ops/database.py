@@ -25,6 +25,8 @@ SERVICES = ("identity", "permissions", "vault", "risk", "incidents")
 #: Tables a service may append to but never change: its writer role gets no
 #: UPDATE/DELETE/TRUNCATE on them.
 APPEND_ONLY_TABLES = ("audit_entry", "audit_checkpoint")
+#: Tables a service updates but never empties (the audit chain's head row).
+KEPT_TABLES = ("audit_head",)
 
 
 def migrations_dir(service: str) -> Path:
@@ -111,6 +113,7 @@ async def _grant_service_role(admin_url: str, service: str) -> bool:
     role = role_name(service)
     database = make_url(admin_url).database or "postgres"
     append_only = ", ".join(f'"{service}".{table}' for table in APPEND_ONLY_TABLES)
+    kept = ", ".join(f'"{service}".{table}' for table in KEPT_TABLES)
     engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as connection:
@@ -128,6 +131,7 @@ async def _grant_service_role(admin_url: str, service: str) -> bool:
                 f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{service}" TO "{role}"',
                 f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{service}" TO "{role}"',
                 f'REVOKE UPDATE, DELETE, TRUNCATE ON {append_only} FROM "{role}"',
+                f'REVOKE DELETE, TRUNCATE ON {kept} FROM "{role}"',
             ):
                 await connection.execute(text(statement))
     except DBAPIError as exc:

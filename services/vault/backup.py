@@ -77,6 +77,7 @@ TABLES = (
     "record_field",
     "rewrap_job",
     "audit_entry",
+    "audit_head",
     "audit_checkpoint",
     "outbox_message",
     "inbox_message",

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from kit.audit import AuditLog, append_only_trigger_sql
+from kit.audit import AuditLog, append_only_trigger_sql, audit_head_trigger_sql
 from kit.db import make_metadata
 from kit.outbox import Inbox, Outbox
 from tests.support.database import TestDatabases
@@ -24,7 +24,7 @@ async def create_kit_schema(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
         await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"'))
         await connection.run_sync(metadata.create_all)
-        for statement in append_only_trigger_sql(SCHEMA):
+        for statement in (*append_only_trigger_sql(SCHEMA), *audit_head_trigger_sql(SCHEMA)):
             await connection.execute(text(statement))
 
 

@@ -10,7 +10,14 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from kit.audit import Checkpoint, Problem, export_checkpoint, load_checkpoints, signing_key_from_secret
+from kit.audit import (
+    Checkpoint,
+    Problem,
+    compute_hash,
+    export_checkpoint,
+    load_checkpoints,
+    signing_key_from_secret,
+)
 from tests.kit.conftest import SCHEMA, audit_log
 
 KEY = signing_key_from_secret("test-audit-key-0123456789abcdef0123456789")
@@ -66,7 +73,7 @@ async def test_an_edit_with_recomputed_hashes_is_caught_by_the_checkpoint(kit_en
     await write_entries(kit_engine, 8, checkpoint_at={8})
     # The attacker rewrites entry 3 and re-chains everything after it.
     sessions = async_sessionmaker(kit_engine, expire_on_commit=False)
-    from kit.audit import AuditRecord, compute_hash
+    from kit.audit import AuditRecord
 
     async with sessions() as session, session.begin():
         await session.execute(text("SET LOCAL session_replication_role = replica"))
@@ -191,3 +198,45 @@ async def test_a_rolled_back_append_leaves_no_trace(kit_engine: AsyncEngine) -> 
     report = await verify(kit_engine)
     assert report.ok
     assert report.entries_checked == 1
+
+
+async def test_the_head_row_cannot_be_deleted_or_truncated(kit_engine: AsyncEngine) -> None:
+    await write_entries(kit_engine, 2)
+    for statement in (f"DELETE FROM {SCHEMA}.audit_head", f"TRUNCATE {SCHEMA}.audit_head"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with kit_engine.begin() as connection:
+                await connection.execute(text(statement))
+    await write_entries(kit_engine, 1)
+    assert (await verify(kit_engine)).entries_checked == 3
+
+
+async def test_a_forged_head_breaks_the_next_link_and_the_verifier_says_where(kit_engine: AsyncEngine) -> None:
+    await write_entries(kit_engine, 3)
+    # The head is the one table the service may update: pointing it at a made-up
+    # hash cannot hide anything, the next entry then links to a hash no entry has.
+    await as_attacker(kit_engine, f"UPDATE {SCHEMA}.audit_head SET entry_hash = decode(repeat('ab', 32), 'hex')")
+    await write_entries(kit_engine, 1)
+    report = await verify(kit_engine)
+    assert (report.ok, report.first_bad_seq, report.problem) == (False, 4, Problem.broken_link)
+
+
+async def test_a_head_moved_back_cannot_overwrite_entries(kit_engine: AsyncEngine) -> None:
+    await write_entries(kit_engine, 3)
+    await as_attacker(kit_engine, f"UPDATE {SCHEMA}.audit_head SET seq = 1")
+    with pytest.raises(DBAPIError, match="pk_audit_entry"):
+        await write_entries(kit_engine, 1)
+    assert (await verify(kit_engine)).ok
+
+
+async def test_the_database_hash_is_the_verifiers_hash_for_awkward_details(kit_engine: AsyncEngine) -> None:
+    sessions = async_sessionmaker(kit_engine, expire_on_commit=False)
+    details: list[dict[str, object]] = [
+        {},
+        {"name": "张三", "emoji": "\U0001f600", "quote": '"', "backslash": "\\", "nl": "a\nb"},
+        {"seq": 999, "nested": {"seq": "x", "z": [None, True, 1.5e300]}},
+    ]
+    for detail in details:
+        async with sessions() as session, session.begin():
+            record = await audit_log.append(session, actor="a\u00e9", action="x.y", target=None, detail=detail)
+        assert record.entry_hash == compute_hash(record.prev_hash, record.hashed_fields())
+    assert (await verify(kit_engine)).entries_checked == len(details)
