@@ -34,6 +34,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    delete,
     func,
     insert,
     select,
@@ -91,8 +92,13 @@ class Outbox:
         payload: Any = None,
         method: str = "POST",
         idempotency_key: str | None = None,
+        not_before: datetime | None = None,
     ) -> str:
-        """Record a side effect in the caller's transaction; returns its idempotency key."""
+        """Record a side effect in the caller's transaction; returns its idempotency key.
+
+        With ``not_before`` the message waits until then: a deferred effect that
+        :meth:`cancel` can still take back (a dead man's switch).
+        """
         key = idempotency_key or str(uuid.uuid4())
         carrier: dict[str, str] = {}
         propagate.inject(carrier)  # the delivery joins the trace that caused it
@@ -110,10 +116,20 @@ class Outbox:
                 headers=carrier,
                 status=MessageStatus.pending,
                 attempts=0,
-                next_attempt_at=datetime.now(UTC),
+                next_attempt_at=not_before or datetime.now(UTC),
             )
         )
         return key
+
+    async def cancel(self, session: AsyncSession, idempotency_key: str) -> bool:
+        """Take back a message not delivered yet, in the caller's transaction; False if none was pending."""
+        cancelled = await session.execute(
+            delete(self.messages)
+            .where(self.messages.c.idempotency_key == idempotency_key)
+            .where(self.messages.c.status == MessageStatus.pending)
+            .returning(self.messages.c.id)
+        )
+        return cancelled.first() is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -195,6 +196,44 @@ async def test_two_workers_never_deliver_the_same_row_at_once(effects: AsyncEngi
     assert await count(effects, f"SELECT count(*) FROM {SCHEMA}.effect") == 30
     for c in clients:
         await c.aclose()
+
+
+async def test_a_deferred_message_waits_and_can_be_taken_back(effects: AsyncEngine) -> None:
+    """A dead man's switch: armed in one transaction, disarmed by another, fired only when left armed."""
+    transport = httpx.ASGITransport(app=receiver_app(effects))
+    client = ServiceClient("http://receiver", transport=transport, retries=0)
+    worker = OutboxWorker(
+        outbox, async_sessionmaker(effects, expire_on_commit=False), client, service="test", policy=FAST
+    )
+    sessions = async_sessionmaker(effects, expire_on_commit=False)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    async with sessions() as session, session.begin():
+        for account in ("disarmed", "left-armed"):
+            await outbox.enqueue(
+                session,
+                target="identity",
+                path="/internal/freeze",
+                payload={"account": account},
+                idempotency_key=f"switch:{account}",
+                not_before=later,
+            )
+    assert await worker.deliver_due() == 0  # not yet due
+    async with sessions() as session, session.begin():
+        assert await outbox.cancel(session, "switch:disarmed")
+        assert not await outbox.cancel(session, "switch:never-armed")
+    # Time passes for the one left armed.
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(outbox.messages)
+            .where(outbox.messages.c.idempotency_key == "switch:left-armed")
+            .values(next_attempt_at=datetime.now(UTC))
+        )
+    await drain(worker, effects)
+    assert await count(effects, f"SELECT count(*) FROM {SCHEMA}.effect WHERE account = 'left-armed'") == 1
+    assert await count(effects, f"SELECT count(*) FROM {SCHEMA}.effect WHERE account = 'disarmed'") == 0
+    async with sessions() as session, session.begin():
+        assert not await outbox.cancel(session, "switch:left-armed")  # delivered: too late to take back
+    await client.aclose()
 
 
 def test_backoff_grows_and_is_capped() -> None:
