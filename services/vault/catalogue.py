@@ -46,7 +46,7 @@ class ClassPolicy:
 CLASS_POLICIES: dict[DataClass, ClassPolicy] = {
     DataClass.core_identity: ClassPolicy(
         DataClass.core_identity,
-        "Who the customer is: name, national ID, phone, e-mail, address, birth date.",
+        "Who the customer is: name, national ID or other identity document, phone, e-mail, address, birth date.",
         staff_unmasked=True,
         approval_required=False,
     ),
@@ -128,12 +128,46 @@ def normalise_national_id(value: str) -> str:
     return compact
 
 
-def normalise_phone(value: str) -> str:
-    compact = re.sub(r"[\s()-]", "", value)
-    compact = re.sub(r"^(\+86|0086)", "", compact)
-    if not re.fullmatch(r"1[3-9]\d{9}", compact):
-        raise InvalidFieldValue("a mobile number has 11 digits starting 13-19 (optionally +86)")
+def normalise_id_document(value: str) -> str:
+    """A passport, travel-permit, residence-card or other document number: letters and digits only.
+
+    Full-width characters (typed on a Chinese keyboard) fold to ASCII, spaces
+    and hyphens go, letters are upper-cased: ``e 1234-5678`` and
+    ``Ｅ12345678`` index like ``E12345678``. No checksum: the documents this
+    type holds follow no single scheme.
+    """
+    compact = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", value)).upper()
+    if not re.fullmatch(r"[A-Z0-9]{5,20}", compact):
+        raise InvalidFieldValue("a document number has 5 to 20 letters and digits")
     return compact
+
+
+_MAINLAND_MOBILE = re.compile(r"1[3-9]\d{9}")
+_INTERNATIONAL = re.compile(r"(?:\+|00)([1-9]\d{7,14})")
+#: +86 then 1[1-9]: a mainland mobile with a digit too many or too few (only Beijing's 10 starts with 1).
+_MAINLAND_MOBILE_TYPO = re.compile(r"861[1-9]")
+
+
+def normalise_phone(value: str) -> str:
+    """A mainland mobile as its 11 digits (so existing blind indexes keep matching), any other number in E.164.
+
+    ``+86 138-1234-5678``, ``0086 13812345678`` and ``13812345678`` are all
+    ``13812345678``; ``+44 20 7946 0958`` and ``0044 20 7946 0958`` are
+    ``+442079460958``; a mainland landline is E.164 too (``+861065529988``).
+    A number without ``+``/``00`` must be a mainland mobile: a bare digit
+    string could belong to any country.
+    """
+    compact = re.sub(r"[\s().-]", "", value)
+    domestic = re.sub(r"^(\+86|0086)", "", compact)
+    if _MAINLAND_MOBILE.fullmatch(domestic):
+        return domestic
+    international = _INTERNATIONAL.fullmatch(compact)
+    if international is None or _MAINLAND_MOBILE_TYPO.match(international.group(1)):
+        raise InvalidFieldValue(
+            "a phone number is a mainland mobile (11 digits starting 13-19, optionally +86) "
+            "or +<country code><number> (8 to 15 digits)"
+        )
+    return "+" + international.group(1)
 
 
 def normalise_card(value: str) -> str:
@@ -188,8 +222,23 @@ def mask_national_id(value: str) -> str:
     return mask_middle(value, 3, 4)
 
 
+def mask_id_document(value: str) -> str:
+    """First character + fixed stars + the last 3 (the last 1 under 8 characters): the length is not shown."""
+    return value[:1] + "*****" + value[-3:] if len(value) >= 8 else value[:1] + "*****" + value[-1:]
+
+
 def mask_phone(value: str) -> str:
-    return mask_middle(value, 3, 4)
+    """A mainland mobile ``138****5678``; an international number ``+44****0958``.
+
+    An international number shows ``+``, two digits (its country code or the
+    start of it) and at most the last 4, with a fixed run of stars: it never
+    shows more digits than a mainland mask (7) and always hides at least 4.
+    """
+    if not value.startswith("+"):
+        return mask_middle(value, 3, 4)
+    digits = value[1:]
+    shown_end = min(4, len(digits) - 6)
+    return "+" + digits[:2] + "****" + digits[-shown_end:]
 
 
 def mask_card(value: str) -> str:
@@ -253,12 +302,25 @@ _TYPES = (
         "110***********002X",
     ),
     FieldType(
+        "id_document",
+        DataClass.core_identity,
+        normalise_id_document,
+        mask_id_document,
+        True,
+        (
+            "Identity-document number other than the resident card: passport, Hong Kong/Macau/Taiwan "
+            "travel permit, foreign permanent residence card, other (5-20 letters and digits)."
+        ),
+        "E12345678",
+        "E*****678",
+    ),
+    FieldType(
         "phone",
         DataClass.core_identity,
         normalise_phone,
         mask_phone,
         True,
-        "Mainland mobile number.",
+        "Phone number: a mainland mobile (kept as its 11 digits) or an international one in E.164.",
         "13812345678",
         "138****5678",
     ),

@@ -63,7 +63,7 @@ class VaultSettings(ServiceSettings):
         default=10, ge=1, description="An unmasked read of more records than this is bulk and needs an approval."
     )
     approval_field_types: list[str] = Field(
-        default=["national_id", "bank_card", "account_number"],
+        default=["national_id", "id_document", "bank_card", "account_number"],
         description="Field types whose unmasked read by staff needs an approval (besides transaction data).",
     )
     service_writers: list[str] = Field(

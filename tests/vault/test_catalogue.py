@@ -17,6 +17,7 @@ from services.vault.catalogue import (
     national_id_check_char,
     prepare,
 )
+from services.vault.config import VaultSettings
 
 
 def test_the_examples_of_the_requirements() -> None:
@@ -73,6 +74,99 @@ def test_phone_normalises_and_masks(number: str, prefix: str) -> None:
     assert spec.mask(normalised) == number[:3] + "****" + number[-4:]
 
 
+international_numbers = st.from_regex(r"[2-9]\d{7,14}", fullmatch=True).filter(lambda d: not d.startswith("86"))
+
+
+@given(international_numbers, st.sampled_from(["+", "00", "+ "]))
+def test_an_international_phone_is_kept_in_e164(digits: str, prefix: str) -> None:
+    formatted = prefix + digits[:3] + " (" + digits[3:5] + ") " + digits[5:-3] + "-" + digits[-3:]
+    _, normalised = prepare("phone", formatted)
+    assert normalised == "+" + digits
+
+
+def test_a_mainland_landline_is_kept_in_e164() -> None:
+    assert prepare("phone", "+86 10 6552 9988")[1] == "+861065529988"
+    assert prepare("phone", "0086 21-5049-1234")[1] == "+862150491234"
+
+
+@given(st.from_regex(r"1[3-9]\d{9}", fullmatch=True))
+def test_a_mainland_mobile_and_a_plus_one_number_with_the_same_digits_stay_apart(number: str) -> None:
+    """``+1 381 234 5678`` is North America, not the mainland mobile ``13812345678``: never the same index."""
+    _, mainland = prepare("phone", number)
+    _, abroad = prepare("phone", "+" + number)
+    assert (mainland, abroad) == (number, "+" + number)
+
+
+@given(international_numbers)
+def test_an_international_phone_mask_never_shows_more_than_a_mainland_one(digits: str) -> None:
+    spec, normalised = prepare("phone", "+" + digits)
+    masked = spec.mask(normalised)
+    shown = re.sub(r"\D", "", masked)
+    assert re.fullmatch(r"\+\d{2}\*{4}\d{2,4}", masked)
+    assert masked.startswith("+" + digits[:2])
+    assert digits.endswith(masked.rsplit("*", 1)[1])
+    assert len(shown) <= 6  # a mainland mask shows 7 of 11 digits
+    assert len(digits) - len(shown) >= 4  # and hides 4; so does this one, however short the number
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "4420794609",  # no + / 00: a bare digit string must be a mainland mobile
+        "+1234567",  # 7 digits
+        "+1234567890123456",  # 16 digits
+        "+0441234567",  # a country code does not start with 0
+        "+86 1381234567",  # a mainland mobile with a digit missing
+        "+86 138123456789",  # or one too many
+        "+44 20 7946 abcd",
+    ],
+)
+def test_phone_numbers_that_are_neither_form_are_refused(value: str) -> None:
+    with pytest.raises(InvalidFieldValue) as info:
+        prepare("phone", value)
+    assert value not in str(info.value)
+
+
+id_documents = st.from_regex(r"[A-Z0-9]{5,20}", fullmatch=True)
+
+
+@given(id_documents, st.booleans(), st.booleans())
+def test_id_document_normalises_spaces_hyphens_case_and_full_width(number: str, lower: bool, full_width: bool) -> None:
+    typed = number.lower() if lower else number
+    if full_width:
+        typed = "".join(chr(ord(c) + 0xFEE0) for c in typed)  # Ａ-Ｚ, ０-９ as a Chinese keyboard types them
+    typed = " " + typed[:2] + "-" + typed[2:4] + " " + typed[4:] + " "
+    _, normalised = prepare("id_document", typed)
+    assert normalised == number
+
+
+@given(id_documents)
+def test_id_document_mask_shows_the_first_and_at_most_the_last_three(number: str) -> None:
+    spec, normalised = prepare("id_document", number)
+    masked = spec.mask(normalised)
+    shown_end = 3 if len(number) >= 8 else 1
+    assert masked == number[0] + "*****" + number[-shown_end:]
+    assert len(number) - (1 + shown_end) >= 3  # at least 3 characters hidden, and the length is not shown
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["E123", "E12345678901234567890X", "E1234/5678", "护照12345678", "E12345678\u0000", "   "],
+)
+def test_id_documents_that_are_not_5_to_20_letters_and_digits_are_refused(value: str) -> None:
+    with pytest.raises(InvalidFieldValue) as info:
+        prepare("id_document", value)
+    if value.strip():
+        assert value not in str(info.value)
+
+
+def test_document_numbers_need_an_approval_for_an_unmasked_staff_read_like_national_ids() -> None:
+    approval = VaultSettings().approval_field_types
+    assert {"national_id", "id_document"} <= set(approval)
+    assert FIELD_TYPES["id_document"].indexable
+    assert FIELD_TYPES["id_document"].data_class == DataClass.core_identity
+
+
 @given(st.from_regex(r"\d{12,19}", fullmatch=True))
 def test_card_mask_hides_the_length_and_middle(card: str) -> None:
     spec, normalised = prepare("bank_card", " ".join(card[i : i + 4] for i in range(0, len(card), 4)))
@@ -110,6 +204,8 @@ def test_authentication_values_always_mask_to_the_same_fixed_string(secret: str)
     ("name", "value"),
     [
         ("phone", "12345"),
+        ("phone", "+44 12"),
+        ("id_document", "E-12"),
         ("national_id", "11010519491231002Y"),
         ("bank_card", "6222-abc"),
         ("email", "not-an-email"),

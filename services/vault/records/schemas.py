@@ -246,7 +246,9 @@ class Lookup(BaseModel):
         },
     )
 
-    field: str = Field(description="An indexed field type: national_id, phone, email, bank_card, account_number.")
+    field: str = Field(
+        description="An indexed field type: " + ", ".join(t.name for t in FIELD_TYPES.values() if t.indexable) + "."
+    )
     value: str = Field(max_length=256)
     purpose: Purpose
     reference: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:/-]{1,64}$")

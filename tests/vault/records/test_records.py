@@ -85,7 +85,10 @@ async def test_teller_reads_masked_and_is_refused_unmasked(vault: VaultClient) -
     refused = await read(vault, body["id"], teller, ["name", "phone"], unmasked=True)
     assert refused.status_code == 403
     assert refused.json()["code"] == "permission_denied"
-    assert "138" not in refused.text
+    # Neither the value nor its masked form: a bare "138" can occur in the random ids of a problem body.
+    assert "13812345678" not in refused.text
+    assert "138****5678" not in refused.text
+    assert "张" not in refused.text
     denied = await access_log(vault, outcome="denied")
     assert [e["detail"]["reason"] for e in denied] == ["permission_denied"]
 
@@ -221,6 +224,33 @@ async def test_lookup_by_national_id_and_phone_uses_the_blind_index(vault: Vault
     assert not_indexed.status_code == 400
 
 
+async def test_a_passport_customer_with_an_international_phone_is_stored_masked_and_found(vault: VaultClient) -> None:
+    """Document numbers and E.164 phones: masked, found however they are typed, unmasked only with an approval."""
+    digits = f"{uuid.uuid4().int % 10**8:08d}"
+    passport, phone = f"E{digits}", f"+4479{digits}"
+    subject = str(uuid.uuid4())
+    body = await store(
+        vault,
+        {"name": "Jane Doe", "id_document": f"e {digits[:4]}-{digits[4:]}", "phone": f"0044 79{digits}"},
+        subject=subject,
+    )
+    assert body["masked"]["id_document"] == f"E*****{digits[-3:]}"
+    assert body["masked"]["phone"] == f"+44****{digits[-4:]}"
+    teller = vault.staff("vault:read")
+    for field, typed in (("id_document", f"Ｅ{digits}"), ("phone", f"+44 (79) {digits}")):
+        found = await vault.http.post(
+            "/staff/lookups", json={"field": field, "value": typed, "purpose": "kyc_review"}, headers=teller
+        )
+        assert found.status_code == 200, found.text
+        assert [m["subject_id"] for m in found.json()["matches"]] == [subject], field
+    officer = vault.staff("vault:read", "vault:decrypt")
+    refused = await read(vault, body["id"], officer, ["id_document"], unmasked=True)
+    assert (refused.status_code, refused.json()["code"]) == (403, "approval_required")
+    clear = await read(vault, body["id"], officer, ["phone"], unmasked=True)
+    assert clear.json()["records"][0]["fields"]["phone"]["value"] == phone
+    assert passport not in str(await access_log(vault, action="vault.lookup"))
+
+
 async def test_moved_or_tampered_ciphertext_is_an_integrity_error_not_a_500(vault: VaultClient) -> None:
     body = await store(vault)
     engine = create_async_engine(vault.database_url)
@@ -245,7 +275,7 @@ async def test_moved_or_tampered_ciphertext_is_an_integrity_error_not_a_500(vaul
     tampered = await read(vault, body["id"], officer, ["phone"], unmasked=True)
     assert tampered.status_code == 409
     assert tampered.json()["code"] == "integrity_error"
-    assert "138" not in tampered.text
+    assert "13812345678" not in tampered.text
     failures = await access_log(vault, action="vault.integrity_failure")
     assert len(failures) == 3
 
@@ -431,3 +461,5 @@ async def test_catalogue_lists_classes_and_masks(vault: VaultClient) -> None:
     fields = {f["name"]: f for f in response.json()["fields"]}
     assert fields["phone"]["example_masked"] == "138****5678"
     assert fields["national_id"]["approval_for_unmasked"] is True
+    assert fields["id_document"]["approval_for_unmasked"] is True
+    assert fields["id_document"]["data_class"] == "core_identity"
