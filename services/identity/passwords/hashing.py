@@ -2,7 +2,8 @@
 
 Verification runs in a worker thread so the event loop keeps serving other
 requests while argon2 burns its memory and CPU. The workers are one pool per
-process with one thread per usable core: argon2 cannot go faster than the
+process with one thread per usable core (the affinity, capped by the
+container's CPU limit): argon2 cannot go faster than the
 cores, and more hashing threads than cores only take CPU away from the event
 loop (whose requests, holding row and audit locks, then take longer and hold
 everyone else up). A hash made with older parameters verifies and is flagged
@@ -13,17 +14,41 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from services.identity.config import IdentitySettings
 
+#: cgroup v2 CPU limit of this container (what Kubernetes' ``resources.limits.cpu`` becomes).
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def cgroup_cpu_limit(cpu_max: Path | None = None) -> int | None:
+    """Whole cores the cgroup quota allows (at least 1), or None when there is no quota.
+
+    The file reads ``"<quota> <period>"`` in microseconds, or ``"max <period>"``.
+    """
+    try:
+        quota, period = (cpu_max or CGROUP_CPU_MAX).read_text().split()[:2]
+        return None if quota == "max" else max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        return None
+
 
 def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """Cores this process may run on: the CPU affinity, capped by a container's CPU limit.
+
+    The affinity alone shows every core of the node in a pod limited to one
+    CPU; a pool that size would spend the quota in threads the CFS throttles.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    limit = cgroup_cpu_limit()
+    return min(cores, limit) if limit is not None else cores
 
 
 @functools.cache
