@@ -14,19 +14,16 @@ from kit.app import ServiceSpec, create_app
 from kit.auth import TokenVerifier
 from services.identity.accounts import endpoints as accounts
 from services.identity.config import IdentitySettings
-from services.identity.crypto import Keyring
 from services.identity.login import endpoints as login
-from services.identity.login.geo import OfflineGeoLookup
 from services.identity.login.retention import purge_loop
 from services.identity.mfa import endpoints as mfa
 from services.identity.models import Base, audit_log, outbox
 from services.identity.notifications.service import NotificationWorker
-from services.identity.passwords.hashing import Passwords
 from services.identity.runtime import Runtime
 from services.identity.staff import endpoints as staff
 from services.identity.tokens import endpoints as tokens
 from services.identity.tokens.clients import register_dev_clients
-from services.identity.tokens.keys import KeyStore, ensure_key
+from services.identity.tokens.keys import ensure_key
 
 TAGS = [
     {"name": "registration", "description": "Customer registration with real-name data and contact verification."},
@@ -41,15 +38,7 @@ TAGS = [
 
 
 def build_runtime(app: FastAPI, settings: IdentitySettings) -> Runtime:
-    keyring = Keyring(settings.data_encryption_key.get_secret_value())
-    return Runtime(
-        settings=settings,
-        keyring=keyring,
-        passwords=Passwords(settings),
-        keys=KeyStore(app.state.database.sessionmaker, keyring.signing, settings.key_cache_seconds),
-        geo=OfflineGeoLookup(),
-        client=app.state.service_client,
-    )
+    return Runtime.build(settings, app.state.database.sessionmaker, app.state.service_client)
 
 
 def _lifespan(settings: IdentitySettings) -> Any:

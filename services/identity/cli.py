@@ -22,28 +22,18 @@ from kit.db import create_database
 from kit.http import ServiceClient
 from services.identity.accounts.service import create_staff
 from services.identity.config import IdentitySettings
-from services.identity.crypto import Keyring
-from services.identity.login.geo import OfflineGeoLookup
 from services.identity.login.retention import purge_login_log
 from services.identity.models import Account, audit_log
-from services.identity.passwords.hashing import Passwords
 from services.identity.runtime import Runtime
 from services.identity.tokens.clients import register_client
-from services.identity.tokens.keys import KeyStore, rotate
+from services.identity.tokens.keys import rotate
 
 
 async def _run(args: argparse.Namespace, settings: IdentitySettings) -> dict[str, object]:
     database = create_database(settings, pool_size=1)
     client = ServiceClient(settings.gateway_url)
-    keyring = Keyring(settings.data_encryption_key.get_secret_value())
-    runtime = Runtime(
-        settings=settings,
-        keyring=keyring,
-        passwords=Passwords(settings),
-        keys=KeyStore(database.sessionmaker, keyring.signing, settings.key_cache_seconds),
-        geo=OfflineGeoLookup(),
-        client=client,
-    )
+    runtime = Runtime.build(settings, database.sessionmaker, client)
+    keyring = runtime.keyring
     try:
         async with database.sessionmaker() as session:
             result: dict[str, object]

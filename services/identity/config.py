@@ -21,8 +21,9 @@ class IdentitySettings(ServiceSettings):
     data_encryption_key: SecretStr = Field(
         default=SecretStr(DEV_SECRET_MARKER + "identity-data-encryption-key"),
         description=(
-            "Secret (32+ random bytes) from which the AES-256-GCM keys for personal data, TOTP secrets and "
-            "token signing keys, and the HMAC key of the lookup indexes, are derived (HKDF)."
+            "Secret (32+ random bytes) from which the AES-256-GCM keys for TOTP secrets, token signing keys, "
+            "notification bodies and staff work emails, and the HMAC key of the lookup indexes, are derived "
+            "(HKDF). Customers' personal data is in the vault, not under this key."
         ),
     )
     dev_service_client_secret: SecretStr = Field(
@@ -118,3 +119,11 @@ class IdentitySettings(ServiceSettings):
         description="Webhook of the SMS/email provider; unset keeps notifications in the development sink.",
     )
     notification_poll_seconds: float = Field(default=1.0, gt=0, description="Delivery loop period when idle.")
+    registration_shred_after_seconds: float = Field(
+        default=900.0,
+        ge=60,
+        description=(
+            "A registration whose personal data reached the vault but whose account was never committed "
+            "(the process died in between) has that data shredded after this delay."
+        ),
+    )

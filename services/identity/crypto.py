@@ -1,13 +1,13 @@
 """Field encryption and lookup indexes.
 
-Personal data, TOTP secrets and token signing keys are encrypted with
-AES-256-GCM under keys derived (HKDF-SHA256) from one configured secret, one
-key per purpose. The associated data binds a ciphertext to its row and field,
-so a ciphertext copied to another row or column does not decrypt. Lookups on
-encrypted values (login by phone or email, uniqueness of the national ID) go
-through a keyed HMAC "blind index" instead of the plaintext.
-
-The vault service will take personal data over; until then this is the store.
+TOTP secrets, token signing keys, notification bodies and staff work emails
+are encrypted with AES-256-GCM under keys derived (HKDF-SHA256) from one
+configured secret, one key per purpose. The associated data binds a
+ciphertext to its row and field, so a ciphertext copied to another row or
+column does not decrypt. Customers' personal data is not here: it lives in
+the vault (``services/identity/vault.py``). Lookups (login by phone or email,
+uniqueness of the national ID) go through identity's own keyed HMAC "blind
+index" of the normalised value, so they never need the vault.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _derive(secret: bytes, purpose: str) -> bytes:
 
 
 class FieldCipher:
-    """AES-256-GCM for one purpose (``pii``, ``totp``, ``signing-key``...)."""
+    """AES-256-GCM for one purpose (``totp``, ``signing-key``...)."""
 
     def __init__(self, secret: str, purpose: str) -> None:
         self._aead = AESGCM(_derive(secret.encode(), f"aead:{purpose}"))
@@ -73,7 +73,7 @@ class Keyring:
     """Every key identity derives from ``data_encryption_key``."""
 
     def __init__(self, secret: str) -> None:
-        self.pii = FieldCipher(secret, "pii")
+        self.staff_contact = FieldCipher(secret, "staff-contact")
         self.totp = FieldCipher(secret, "totp")
         self.signing = FieldCipher(secret, "signing-key")
         self.notification = FieldCipher(secret, "notification")

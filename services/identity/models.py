@@ -82,18 +82,33 @@ class Account(Base):
 
 
 class CustomerProfile(Base):
-    """Real-name data of a customer, each field AES-GCM encrypted (destroyed on close)."""
+    """What identity keeps of a customer's real-name data: a reference, never the values.
+
+    Name, national ID, phone and email live in one vault record (label ``profile``, subject = the account
+    id); identity keeps its id, the ID type and when each contact was verified. Login identifiers are
+    found through the blind indexes on ``account``. Staff rows carry no vault record (see ``StaffContact``).
+    """
 
     __tablename__ = "customer_profile"
 
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
-    name_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     id_type: Mapped[str] = mapped_column(String(32))
-    national_id_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
-    phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
-    email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    vault_record_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     phone_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StaffContact(Base):
+    """A staff member's work email (the bank's own directory, not customer data), AES-GCM encrypted.
+
+    It stays here rather than in the vault because the first administrator is created by the CLI before
+    any other service runs.
+    """
+
+    __tablename__ = "staff_contact"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
+    email_enc: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class PasswordHistory(Base):
@@ -300,7 +315,11 @@ class StepUpGrant(Base):
 class Notification(Base):
     """Messages to customers (codes, alerts); the row is the outbox of the notification channel.
 
-    With no webhook configured (development), delivered rows stay readable here: the development sink.
+    A row names where the recipient is, not who it is: the customer's vault record and field
+    (``phone`` / ``email``), read from the vault when the row is delivered; for staff, their
+    ``StaffContact``. ``recipient_enc`` is set only for a recipient that exists nowhere else (the
+    previous contact after a change) and, in development without a webhook, once delivered to the
+    sink (what the stand-in provider received, readable through the development sink).
     """
 
     __tablename__ = "notification"
@@ -309,7 +328,9 @@ class Notification(Base):
     account_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     channel: Mapped[str] = mapped_column(String(16))
     template: Mapped[str] = mapped_column(String(64))
-    recipient_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    vault_record_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    recipient_field: Mapped[str | None] = mapped_column(String(16))
+    recipient_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     body_enc: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

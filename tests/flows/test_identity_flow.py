@@ -1,6 +1,7 @@
 """Identity end to end through the gateway, as a mobile app and a staff tool would use it.
 
-Real gateway, identity, permissions and risk over real HTTP. Only the outside
+Real gateway, identity, permissions, vault and risk over real HTTP (identity keeps customers'
+personal data in the vault). Only the outside
 world is stood in for: the SMS/email provider is the development sink (the
 notification channel with no webhook), read through identity's dev endpoint.
 The gateway's login/OTP rate limits are raised for this test (it logs in more
@@ -310,6 +311,27 @@ async def test_customer_journey_through_the_gateway(app: httpx.AsyncClient, crew
     )
     assert unlocked.status_code == 200, unlocked.text
     assert unlocked.json()["status"] == "active"
+
+    # The officer sees the customer's real-name data masked: identity read it from the vault.
+    viewed = await app.get(f"{ID}/staff/accounts/{account_id}", headers=bearer(officer_token))
+    assert viewed.status_code == 200, viewed.text
+    personal = viewed.json()["personal_data"]
+    assert personal["phone"] == data["phone"][:3] + "****" + data["phone"][-4:]
+    assert data["phone"] not in viewed.text
+    assert data["id_number"] not in viewed.text
+    # ...and the customer sees in the vault's access log that identity read the phone to text the codes
+    # (delivery is asynchronous: the notification worker reads the number when it sends, within its poll).
+    expected = {("service", "customer_notification"), ("service", "account_servicing")}
+    purposes: set[tuple[str, str]] = set()
+    for _ in range(100):
+        reads = await app.get("/v1/vault/customer/access-log", headers=bearer(access))
+        assert reads.status_code == 200, reads.text
+        purposes = {(e["actor_kind"], e["purpose"]) for e in reads.json() if "phone" in e["fields"]}
+        if expected <= purposes:
+            break
+        await asyncio.sleep(0.1)
+    assert expected <= purposes
+
     retry = (await _login(app, data["phone"])).json()
     assert retry["status"] == "mfa_required"
     recovered = await app.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 import uuid
@@ -9,8 +10,10 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from services.identity.accounts.validation import iso7064_mod11_2_check
+from services.identity.notifications.service import NotificationWorker
 
 DEV_SECRET = "dev-insecure-service-client-secret"
 PASSWORD = "Quiet-Harbour-7-Lantern!"
@@ -61,6 +64,18 @@ async def sink(client: httpx.AsyncClient, account_id: str, prefix: str = "") -> 
     assert response.status_code == 200, response.text
     messages: list[dict[str, Any]] = response.json()
     return messages
+
+
+async def delivered(app: FastAPI, client: httpx.AsyncClient, account_id: str, prefix: str = "") -> list[dict[str, Any]]:
+    """The account's messages once none is pending: the worker read each recipient from the vault."""
+    worker: NotificationWorker = app.state.notification_worker
+    for _ in range(200):
+        await worker.deliver_due()
+        messages = await sink(client, account_id, prefix)
+        if all(m["status"] != "pending" for m in messages):
+            return messages
+        await asyncio.sleep(0.02)  # the background worker holds them (SKIP LOCKED): let it finish
+    raise AssertionError(f"messages of {account_id} still pending")
 
 
 async def latest_code(client: httpx.AsyncClient, account_id: str, template: str, prefix: str = "") -> str:

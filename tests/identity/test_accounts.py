@@ -1,25 +1,47 @@
-"""Registration: real-name validation, encryption of personal data, duplicates, contact verification."""
+"""Registration: real-name validation, the field cipher, duplicates, contact verification.
+
+Where personal data goes (the vault, not identity) is in test_personal_data.py.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import random
 import uuid
+from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import text
 
 from services.identity.accounts.validation import (
     iso7064_mod11_2_check,
     normalise_email,
+    normalise_national_id,
     normalise_phone,
     valid_mainland_id,
 )
 from services.identity.crypto import DecryptionFailed, FieldCipher
-from tests.identity.support import customer_data, latest_code, national_id
+from services.identity.models import CustomerProfile
+from services.identity.runtime import Runtime
+from services.identity.vault import Purpose, VaultClient
+from tests.identity.fakes import FakePermissions
+from tests.identity.inprocess import Wiring
+from tests.identity.staff_support import staff_token
+from tests.identity.support import (
+    bearer,
+    customer_data,
+    delivered,
+    latest_code,
+    login,
+    national_id,
+    register,
+    signed_in,
+)
 
 
 @pytest.mark.parametrize(
@@ -66,37 +88,16 @@ def test_phone_normalisation() -> None:
 
 @given(st.binary(max_size=200), st.text(max_size=20))
 def test_field_cipher_round_trip_and_binding(plaintext: bytes, context: str) -> None:
-    cipher = FieldCipher("test-secret", "pii")
+    cipher = FieldCipher("test-secret", "totp")
     blob = cipher.encrypt(plaintext, context)
     assert cipher.decrypt(blob, context) == plaintext
     with pytest.raises(DecryptionFailed):
         cipher.decrypt(blob, context + "-other-row")
     with pytest.raises(DecryptionFailed):
-        FieldCipher("other-secret", "pii").decrypt(blob, context)
+        FieldCipher("other-secret", "totp").decrypt(blob, context)
     tampered = blob[:-1] + bytes([blob[-1] ^ 1])
     with pytest.raises(DecryptionFailed):
         cipher.decrypt(tampered, context)
-
-
-async def test_personal_data_is_encrypted_at_rest(client: httpx.AsyncClient, identity_app: FastAPI) -> None:
-    data = customer_data()
-    response = await client.post("/public/register", json=data)
-    assert response.status_code == 201
-    account_id = response.json()["account_id"]
-    async with identity_app.state.database.sessionmaker() as session:
-        raw = (
-            await session.execute(
-                text(
-                    "SELECT a::text || p::text FROM identity.account a JOIN identity.customer_profile p "
-                    "ON p.account_id = a.id WHERE a.id = :id"
-                ),
-                {"id": uuid.UUID(account_id)},
-            )
-        ).scalar_one()
-    digits = data["phone"]
-    for secret in (digits, data["id_number"], data["email"], data["name"]):
-        assert secret not in raw
-        assert secret.encode().hex() not in raw
 
 
 @pytest.mark.parametrize(
@@ -106,6 +107,8 @@ async def test_personal_data_is_encrypted_at_rest(client: httpx.AsyncClient, ide
         ({"id_number": "11010519900230123X"}, "invalid_national_id"),
         ({"phone": "12-34-56-ab"}, "invalid_contact"),
         ({"email": "not-an-email"}, "invalid_contact"),
+        ({"phone": "+1234567"}, "invalid_contact"),  # E.164-shaped, but the vault keeps 8-15 digits
+        ({"id_type": "passport", "id_number": "E1234/5678"}, "invalid_national_id"),
         ({"password": "qwerty123"}, "weak_password"),
     ],
 )
@@ -117,9 +120,96 @@ async def test_registration_refusals(client: httpx.AsyncClient, change: dict[str
         assert value not in response.text
 
 
-async def test_passport_numbers_are_accepted(client: httpx.AsyncClient) -> None:
-    response = await client.post("/public/register", json=customer_data(id_type="passport", id_number="E12345678"))
-    assert response.status_code == 201
+def _digits(count: int) -> str:
+    return "".join(random.choice("0123456789") for _ in range(count))
+
+
+@contextlib.contextmanager
+def _vault_unreachable(app: FastAPI) -> Iterator[None]:
+    """identity's vault client pointed where nothing listens: whatever still works did not need the vault."""
+    runtime: Runtime = app.state.identity
+    working = runtime.vault
+    wiring: Wiring = app.state.test_wiring
+    runtime.vault = VaultClient(wiring.service_client("identity", base_url="http://127.0.0.1:9", retries=0))
+    try:
+        yield
+    finally:
+        runtime.vault = working
+
+
+async def _vault_values(app: FastAPI, account_id: str, fields: list[str]) -> dict[str, str]:
+    runtime: Runtime = app.state.identity
+    async with app.state.database.sessionmaker() as session:
+        profile = await session.get(CustomerProfile, uuid.UUID(account_id))
+    assert profile is not None
+    assert profile.vault_record_id is not None
+    return await runtime.vault.read(profile.vault_record_id, fields, Purpose.account_servicing, unmasked=True)
+
+
+async def _staff_view(client: httpx.AsyncClient, app: FastAPI, permissions: FakePermissions, account_id: str) -> Any:
+    staff_id, token = await staff_token(client, app, f"teller-{uuid.uuid4().hex[:8]}")
+    permissions.grant(staff_id, "account:read")
+    view = await client.get(f"/staff/accounts/{account_id}", headers=bearer(token))
+    assert view.status_code == 200, view.text
+    return view
+
+
+def test_document_numbers_other_than_resident_ids_normalise_like_the_vault() -> None:
+    for typed in ("e1234-5678", " E 1234 5678 ", "Ｅ１２３４５６７８"):
+        assert normalise_national_id("passport", typed) == "E12345678"
+    assert normalise_national_id("other", "C-123") is None  # fewer than 5 letters and digits
+    assert normalise_national_id("passport", "E1234/5678") is None
+
+
+async def test_a_passport_customer_registers_verifies_logs_in_and_staff_see_the_number_masked(
+    client: httpx.AsyncClient, identity_app: FastAPI, permissions: FakePermissions
+) -> None:
+    digits = _digits(8)
+    passport = f"E{digits}"
+    account_id, data, tokens = await signed_in(client, id_type="passport", id_number=f"e{digits[:4]}-{digits[4:]}")
+    assert tokens["status"] == "authenticated"
+    # The vault holds it as a document number (not a resident ID), in its normal form.
+    stored = await _vault_values(identity_app, account_id, ["national_id", "id_document", "phone"])
+    assert stored == {"id_document": passport, "phone": data["phone"]}
+
+    view = await _staff_view(client, identity_app, permissions, account_id)
+    personal = view.json()["personal_data"]
+    assert view.json()["id_type"] == "passport"
+    assert (personal["id_document"], personal["national_id"]) == (f"E*****{digits[-3:]}", None)
+    assert passport not in view.text
+    assert digits not in view.text
+
+    # The same passport again, typed otherwise: identity's own index refuses it, the vault is not needed.
+    with _vault_unreachable(identity_app):
+        again = await client.post("/public/register", json=customer_data(id_type="passport", id_number=f"E {digits}"))
+    assert (again.status_code, again.json()["code"]) == (409, "already_registered")
+
+
+async def test_an_other_document_registers_under_the_vault_document_type(
+    client: httpx.AsyncClient, identity_app: FastAPI
+) -> None:
+    permit = f"H{_digits(10)}"  # a Hong Kong/Macau travel permit
+    account_id, _ = await register(client, id_type="other", id_number=permit)
+    assert await _vault_values(identity_app, account_id, ["national_id", "id_document"]) == {"id_document": permit}
+
+
+async def test_a_customer_with_an_international_phone_registers_verifies_logs_in_and_gets_codes_there(
+    client: httpx.AsyncClient, identity_app: FastAPI, permissions: FakePermissions
+) -> None:
+    local = "7911" + _digits(6)
+    e164 = "+44" + local
+    account_id, _, tokens = await signed_in(client, phone=f"+44 {local[:4]} {local[4:]}")
+    assert tokens["status"] == "authenticated"
+    assert await _vault_values(identity_app, account_id, ["phone"]) == {"phone": e164}
+    messages = await delivered(identity_app, client, account_id)
+    assert {m["recipient"] for m in messages if m["channel"] == "sms"} == {e164}
+    # Logging in with the number written another way finds the same account (identity's own index).
+    again = await login(client, e164, device_id="same-device-as-before")
+    assert again.status_code == 200, again.text
+
+    view = await _staff_view(client, identity_app, permissions, account_id)
+    assert view.json()["personal_data"]["phone"] == f"+44****{local[-4:]}"
+    assert local not in view.text
 
 
 async def test_duplicates_are_refused_without_saying_which_field(client: httpx.AsyncClient) -> None:

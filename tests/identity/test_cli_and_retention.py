@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from services.identity import cli
-from services.identity.models import LoginAttempt, SigningKey
+from services.identity.models import LoginAttempt, LoginChallenge, SigningKey
 from services.identity.runtime import Runtime
-from tests.identity.support import bearer, login, service_token
+from tests.identity.support import bearer, login, register, service_token
 
 
 def _run(monkeypatch: pytest.MonkeyPatch, database_url: str, *argv: str) -> dict[str, object]:
@@ -98,3 +98,39 @@ async def test_purge_keeps_the_retention_window(client: httpx.AsyncClient, ident
         left = await session.scalar(select(func.count()).where(LoginAttempt.identifier_index == marker))
     assert left == 2
     assert retention >= 90
+
+
+async def test_purge_removes_login_challenges_a_day_after_they_expired(
+    client: httpx.AsyncClient, identity_app: FastAPI
+) -> None:
+    account_id, _ = await register(client)
+    now = datetime.now(UTC)
+    hashes = {age: uuid.uuid4().hex for age in ("expired_two_days", "expired_an_hour", "open")}
+    expiry = {
+        "expired_two_days": now - timedelta(days=2),
+        "expired_an_hour": now - timedelta(hours=1),
+        "open": now + timedelta(minutes=5),
+    }
+    async with identity_app.state.database.sessionmaker() as session:
+        for age, id_hash in hashes.items():
+            session.add(
+                LoginChallenge(
+                    id_hash=id_hash,
+                    account_id=uuid.UUID(account_id),
+                    methods=["sms"],
+                    reasons=[],
+                    expires_at=expiry[age],
+                )
+            )
+        await session.commit()
+    token = await service_token(client, client_id="identity")
+    assert (await client.post("/internal/login-log/purge", headers=bearer(token))).status_code == 200
+    async with identity_app.state.database.sessionmaker() as session:
+        left = set(
+            (
+                await session.scalars(
+                    select(LoginChallenge.id_hash).where(LoginChallenge.id_hash.in_(list(hashes.values())))
+                )
+            ).all()
+        )
+    assert left == {hashes["expired_an_hour"], hashes["open"]}

@@ -4,17 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from typing import Any
 
 import httpx
+import pytest
+from fastapi import FastAPI
 
-from services.identity.models import Notification
+from services.identity.errors import FactorNotAvailable
+from services.identity.mfa import service as mfa_service
+from services.identity.models import CustomerProfile, Notification
 from services.identity.notifications.service import NotificationWorker, send
 from services.identity.runtime import Runtime
-from tests.identity.support import bearer, latest_code, login, phone, signed_in, sink
+from services.identity.vault import Purpose
+from tests.identity.support import bearer, delivered, latest_code, login, phone, signed_in
 from tests.support.suite import build_service
 
 
-async def test_phone_change_needs_a_step_up_and_a_new_verification(client: httpx.AsyncClient) -> None:
+async def phone_in_vault(identity_app: FastAPI, account_id: str) -> dict[str, str]:
+    """The phone the vault holds for the account's profile record, read as identity reads it."""
+    runtime: Runtime = identity_app.state.identity
+    async with identity_app.state.database.sessionmaker() as session:
+        profile = await session.get(CustomerProfile, uuid.UUID(account_id))
+    assert profile is not None
+    assert profile.vault_record_id is not None
+    return await runtime.vault.read(profile.vault_record_id, ["phone"], Purpose.account_servicing, unmasked=True)
+
+
+async def test_phone_change_needs_a_step_up_and_a_new_verification(
+    client: httpx.AsyncClient, identity_app: FastAPI
+) -> None:
     account_id, data, tokens = await signed_in(client)
     token = tokens["access_token"]
     new_phone = phone()
@@ -32,8 +51,14 @@ async def test_phone_change_needs_a_step_up_and_a_new_verification(client: httpx
         "/customer/contacts", json={"channel": "sms", "value": new_phone}, headers=bearer(token)
     )
     assert changed.json() == {"channel": "sms", "verified": False}
-    alerts = [m for m in await sink(client, account_id) if m["template"] == "alert.contact_changed"]
+    messages = await delivered(identity_app, client, account_id)
+    # The old number is told (it travelled with its alert); the new one gets its code, read from the vault.
+    alerts = [m for m in messages if m["template"] == "alert.contact_changed"]
     assert [m["recipient"] for m in alerts] == ["+86" + data["phone"]]
+    codes = [m for m in messages if m["template"] == "code.verify:sms"]
+    assert codes[0]["recipient"] == "+86" + new_phone
+    stored = await phone_in_vault(identity_app, account_id)
+    assert stored == {"phone": new_phone}
     # Unverified: the next login is refused until the new phone is confirmed.
     assert (await login(client, new_phone)).json()["code"] == "contact_not_verified"
     assert (await login(client, data["phone"])).status_code == 401
@@ -116,3 +141,26 @@ async def test_webhook_delivery_with_idempotency_key_and_retry(fresh_database_ur
         "body": "hello",
     }
     assert sink_refused.status_code == 401  # no token; and with a webhook the sink does not exist
+
+
+async def test_a_contact_change_that_fails_after_the_vault_update_puts_the_old_value_back(
+    client: httpx.AsyncClient, identity_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account_id, data, tokens = await signed_in(client)
+    token = tokens["access_token"]
+    await client.post("/me/step-up/send", json={"action": "contact.change", "channel": "email"}, headers=bearer(token))
+    code = await latest_code(client, account_id, "code.step_up:contact.change")
+    granted = await client.post(
+        "/me/step-up", json={"action": "contact.change", "method": "email", "code": code}, headers=bearer(token)
+    )
+    assert granted.status_code == 201
+
+    async def refusing_send_code(*_: Any, **__: Any) -> uuid.UUID:
+        raise FactorNotAvailable("the SMS gateway refused the number")
+
+    monkeypatch.setattr(mfa_service, "send_code", refusing_send_code)
+    failed = await client.post("/customer/contacts", json={"channel": "sms", "value": phone()}, headers=bearer(token))
+    assert failed.status_code == 400
+    stored = await phone_in_vault(identity_app, account_id)
+    assert stored == {"phone": data["phone"]}
+    assert (await login(client, data["phone"], device_id="same")).status_code == 200

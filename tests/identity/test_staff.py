@@ -8,9 +8,13 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
 
+from kit.outbox import OutboxWorker
 from kit.permissions import payload_hash
 from services.identity.models import Account, CustomerProfile, outbox
+from services.identity.runtime import Runtime
+from services.identity.vault import Purpose
 from tests.identity.fakes import FakePermissions
+from tests.identity.inprocess import Wiring
 from tests.identity.staff_support import RECOVERY_CODES, staff_token
 from tests.identity.support import PASSWORD, bearer, login, register, service_token, signed_in, sink
 
@@ -48,8 +52,15 @@ async def test_unlock_lifts_the_lock(
     token = await _officer(client, identity_app, permissions, "account:modify", "account:read")
     view = await client.get(f"/staff/accounts/{account_id}", headers=bearer(token))
     assert view.json()["status"] == "locked"
-    assert "phone" not in view.text
-    assert data["phone"] not in view.text
+    # Staff see the customer's data masked by the vault, never in clear.
+    personal = view.json()["personal_data"]
+    assert personal["phone"] == data["phone"][:3] + "****" + data["phone"][-4:]
+    assert personal["name"] == data["name"][0] + "*" * (len(data["name"]) - 1)
+    assert personal["national_id"] == data["id_number"][:3] + "*" * 11 + data["id_number"][-4:]
+    assert personal["email"] == data["email"][0] + "***@example.com"
+    assert (personal["phone_verified"], personal["email_verified"]) == (True, False)
+    for clear in (data["phone"], data["id_number"], data["email"], data["name"]):
+        assert clear not in view.text
     unlocked = await client.post(
         f"/staff/accounts/{account_id}/unlock", json={"reason": "holder verified"}, headers=bearer(token)
     )
@@ -99,7 +110,8 @@ async def test_close_destroys_personal_data(
     client: httpx.AsyncClient, identity_app: FastAPI, permissions: FakePermissions
 ) -> None:
     account_id, data, _ = await signed_in(client)
-    token = await _officer(client, identity_app, permissions, "account:close")
+    token = await _officer(client, identity_app, permissions, "account:close", "account:read")
+    runtime: Runtime = identity_app.state.identity
     closed = await client.post(
         f"/staff/accounts/{account_id}/close", json={"reason": "customer request"}, headers=bearer(token)
     )
@@ -107,10 +119,36 @@ async def test_close_destroys_personal_data(
     async with identity_app.state.database.sessionmaker() as session:
         account = await session.get(Account, uuid.UUID(account_id))
         profile = await session.get(CustomerProfile, uuid.UUID(account_id))
+        shred = (
+            await session.execute(
+                select(outbox.messages).where(
+                    outbox.messages.c.target == "vault", outbox.messages.c.path.endswith(account_id)
+                )
+            )
+        ).one()
     assert account is not None
     assert profile is not None
+    assert profile.vault_record_id is not None
     assert (account.password_hash, account.phone_index, account.email_index, account.national_id_index) == (None,) * 4
-    assert (profile.name_enc, profile.national_id_enc, profile.phone_enc, profile.email_enc) == (None,) * 4
+    assert (shred.method, shred.path) == ("DELETE", f"/v1/vault/internal/subjects/{account_id}")
+    # Until the outbox delivers, the vault still holds the data; then it is gone for good.
+    assert await runtime.vault.read(profile.vault_record_id, ["name"], Purpose.account_servicing, unmasked=False)
+    worker: OutboxWorker = identity_app.state.outbox_worker
+    await worker.deliver_due()
+    async with identity_app.state.database.sessionmaker() as session:
+        status = await session.scalar(select(outbox.messages.c.status).where(outbox.messages.c.id == shred.id))
+    assert status == "delivered"
+    wiring: Wiring = identity_app.state.test_wiring
+    gone = await wiring.identity_client.request(
+        "POST",
+        f"/v1/vault/internal/records/{profile.vault_record_id}/reads",
+        json={"purpose": "account_servicing", "fields": ["phone"], "unmasked": True},
+    )
+    assert (gone.status_code, gone.json()["code"]) == (410, "subject_shredded")
+    again_shredded = await wiring.identity_client.request("DELETE", shred.path)  # a redelivery changes nothing
+    assert (again_shredded.status_code, again_shredded.json()["shredded"]) == (200, False)
+    view = await client.get(f"/staff/accounts/{account_id}", headers=bearer(token))
+    assert (view.json()["status"], view.json()["personal_data"]) == ("closed", None)
     assert (await login(client, data["phone"])).status_code == 401
     again = await client.post(f"/staff/accounts/{account_id}/close", json={"reason": "again"}, headers=bearer(token))
     assert again.status_code == 409

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, status
 
 from kit.auth import Customer
 from kit.db import DBSession
+from kit.errors import SuiteError
 from services.identity.accounts import service
 from services.identity.accounts.schemas import (
     AccountView,
@@ -26,6 +28,7 @@ from services.identity.mfa import service as mfa
 from services.identity.models import Account, CustomerProfile, audit_log
 from services.identity.notifications.service import send as send_notification
 from services.identity.runtime import Rt
+from services.identity.vault import Purpose
 
 public = APIRouter(prefix="/public", tags=["registration"])
 me = APIRouter(prefix="/me", tags=["account"])
@@ -51,9 +54,15 @@ async def register(body: RegistrationRequest, session: DBSession, runtime: Rt) -
     """Register a customer with real-name data.
 
     The mainland resident ID must pass its ISO 7064 MOD 11-2 check; the password
-    must meet the policy. Name, ID, phone and email are stored encrypted. A
-    verification code goes to the phone and one to the email; the phone must be
-    verified (`POST /public/register/verify`) before the first login.
+    must meet the policy. Name, ID, phone and email are stored in the vault
+    (identity keeps the record id and keyed indexes of phone, email and ID).
+    A verification code goes to the phone and one to the email; the phone must
+    be verified (`POST /public/register/verify`) before the first login.
+    A `cn_resident` number goes to the vault's `national_id` field, a
+    `passport` or `other` document number (5-20 letters and digits) to its
+    `id_document` field; the phone may be any E.164 number (an 11-digit
+    mainland mobile may omit +86). `503 upstream_unavailable` when the vault
+    cannot store the data: nothing is created.
     """
     account = await service.register_customer(
         session,
@@ -67,19 +76,28 @@ async def register(body: RegistrationRequest, session: DBSession, runtime: Rt) -
             password=body.password,
         ),
     )
-    sent = []
-    for channel in ("sms", "email"):
-        await mfa.send_code(session, runtime, account, purpose=f"verify:{channel}", channel=channel)
-        sent.append(channel)
-    await audit_log.append(
-        session,
-        actor=str(account.id),
-        actor_kind="customer",
-        action="account.registered",
-        target=str(account.id),
-        detail={"id_type": body.id_type},
-    )
-    return RegistrationResponse(account_id=account.id, verification_sent=sent)
+    # The vault holds the record from here on: if the rest fails (up to and including the commit, done
+    # here rather than by the request's dependency for that reason) the subject is shredded again.
+    account_id = account.id  # read now: a rollback expires the ORM objects
+    try:
+        sent = []
+        for channel in ("sms", "email"):
+            await mfa.send_code(session, runtime, account, purpose=f"verify:{channel}", channel=channel)
+            sent.append(channel)
+        await audit_log.append(
+            session,
+            actor=str(account.id),
+            actor_kind="customer",
+            action="account.registered",
+            target=str(account.id),
+            detail={"id_type": body.id_type},
+        )
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        await service.forget_personal_data(runtime, account_id)
+        raise
+    return RegistrationResponse(account_id=account_id, verification_sent=sent)
 
 
 @public.post("/register/verify", response_model=VerifyContactResponse)
@@ -150,27 +168,43 @@ async def change_contact(
     the next login)."""
     account = await service.get_account(session, subject_id(principal), for_update=True)
     await mfa.consume_step_up(session, account.id, session_id(signed_in), "contact.change")
-    old = await service.contact_of(session, runtime.keyring, account, body.channel)
-    await service.change_contact(session, runtime, account, body.channel, body.value)
-    if old:
-        await send_notification(
+    # The previous value disappears from the vault with the change: read it now, it travels with its alert.
+    previous = await service.contacts_of(session, runtime, account, (body.channel,), Purpose.customer_notification)
+    profile = await service.change_contact(session, runtime, account, body.channel, body.value)
+    # Read before the try: a rollback expires the ORM objects.
+    record_id, account_id, old = profile.vault_record_id, account.id, previous.get(body.channel)
+    assert record_id is not None
+    # The vault holds the new value from here on: if the rest fails (commit included) it gets the old one back.
+    try:
+        if old:
+            await send_notification(
+                session,
+                runtime.keyring,
+                account_id=account_id,
+                channel=body.channel,
+                template="alert.contact_changed",
+                recipient=old,
+                body=(
+                    "The contact details of your Bank Suite account were changed. "
+                    "If this was not you, contact the bank."
+                ),
+            )
+        await mfa.send_code(session, runtime, account, purpose=f"verify:{body.channel}", channel=body.channel)
+        await audit_log.append(
             session,
-            runtime.keyring,
-            account_id=account.id,
-            channel=body.channel,
-            template="alert.contact_changed",
-            recipient=old,
-            body="The contact details of your Bank Suite account were changed. If this was not you, contact the bank.",
+            actor=principal.subject,
+            actor_kind="customer",
+            action="account.contact_changed",
+            target=principal.subject,
+            detail={"channel": body.channel},
         )
-    await mfa.send_code(session, runtime, account, purpose=f"verify:{body.channel}", channel=body.channel)
-    await audit_log.append(
-        session,
-        actor=principal.subject,
-        actor_kind="customer",
-        action="account.contact_changed",
-        target=principal.subject,
-        detail={"channel": body.channel},
-    )
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        if old:
+            with contextlib.suppress(SuiteError):
+                await runtime.vault.update_fields(record_id, {service.contact_field(body.channel): old})
+        raise
     return VerifyContactResponse(channel=body.channel, verified=False)
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 
 class RegistrationRequest(BaseModel):
@@ -72,26 +73,24 @@ class VerifyContactResponse(BaseModel):
     verified: bool
 
 
+#: The OpenAPI example of an account (views that add to it start from this one).
+ACCOUNT_EXAMPLE: JsonDict = {
+    "id": "6f1c2a4e-0d7b-4c1e-9a8e-2b0f5d3c7e11",
+    "kind": "customer",
+    "status": "active",
+    "risk_level": "normal",
+    "failed_count": 0,
+    "lockout_count": 0,
+    "locked_until": None,
+    "must_change_password": False,
+    "created_at": "2026-11-21T08:00:00Z",
+}
+
+
 class AccountView(BaseModel):
     """An account as staff and its holder see it: no personal data."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "6f1c2a4e-0d7b-4c1e-9a8e-2b0f5d3c7e11",
-                    "kind": "customer",
-                    "status": "active",
-                    "risk_level": "normal",
-                    "failed_count": 0,
-                    "lockout_count": 0,
-                    "locked_until": None,
-                    "must_change_password": False,
-                    "created_at": "2026-11-21T08:00:00Z",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [ACCOUNT_EXAMPLE]})
 
     id: uuid.UUID
     kind: str

@@ -1,8 +1,12 @@
 """Accounts: registration, staff creation, look-up, lifecycle transitions.
 
-Personal data is encrypted field by field (the row id and field name are the
-AES-GCM associated data) and found again through keyed blind indexes; it is
-never logged and never put in audit entries.
+Customers' personal data (name, national ID, phone, email) is a record in the
+vault; identity keeps the record id and its own keyed blind indexes of the
+login identifiers and the national ID, so login and uniqueness checks never
+ask the vault. Values are read from the vault only when one is needed (a code
+to send, a password policy check, a staff view), and are never logged nor put
+in audit entries. Closing an account crypto-shreds the customer in the vault
+through the outbox.
 """
 
 from __future__ import annotations
@@ -11,12 +15,13 @@ import secrets
 import string
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.http import UpstreamUnavailable
 from services.identity.accounts.validation import (
     normalise_email,
     normalise_national_id,
@@ -38,17 +43,45 @@ from services.identity.models import (
     CustomerProfile,
     PasswordHistory,
     Session,
+    StaffContact,
     audit_log,
     outbox,
 )
 from services.identity.passwords.policy import policy_violations
 from services.identity.runtime import Runtime
+from services.identity.vault import PersonalDataRefused, Purpose, subject_path
 
 PERMISSIONS_STATUS_PATH = "/v1/permissions/internal/subjects/{subject}/status"
 
+#: The vault field types an identity-document number can be stored under.
+DOCUMENT_FIELDS = ("national_id", "id_document")
 
-def pii_context(account_id: uuid.UUID, field: str) -> str:
-    return f"customer_profile:{account_id}:{field}"
+
+def document_field(id_type: str) -> str:
+    """The vault field of an ID number: the resident ID is ``national_id`` (checksummed there too);
+    passports and every other document are ``id_document``."""
+    return "national_id" if id_type == "cn_resident" else "id_document"
+
+
+def staff_contact_context(account_id: uuid.UUID) -> str:
+    return f"staff_contact:{account_id}:email"
+
+
+def contact_field(channel: str) -> str:
+    """The vault field of a channel: ``sms`` → ``phone``, ``email`` → ``email``."""
+    return "phone" if channel == "sms" else "email"
+
+
+def has_contact(account: Account, channel: str) -> bool:
+    """Whether the account has a phone (``sms``) or email, from identity's own index (never the vault)."""
+    return (account.phone_index if channel == "sms" else account.email_index) is not None
+
+
+def as_contact(field: str, value: str) -> str:
+    """A value read from the vault in identity's form (the vault keeps mainland mobiles without +86, any
+    other number in E.164 as identity does)."""
+    normalised = normalise_phone(value) if field == "phone" else normalise_email(value)
+    return normalised or value
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +103,15 @@ def effective_status(account: Account, now: datetime | None = None) -> str:
 
 
 async def register_customer(session: AsyncSession, runtime: Runtime, data: NewCustomer) -> Account:
+    """Create the account and store its personal data in the vault.
+
+    Order: identity's rows are written (not committed) first, so a duplicate
+    phone, email or national ID is refused by identity's unique indexes
+    without touching the vault; the vault write comes last. If the vault
+    cannot store the record the request fails (503) and its transaction rolls
+    back: nothing exists. If anything fails after the vault stored it, the
+    caller shreds the subject (``forget_personal_data``).
+    """
     settings, keyring = runtime.settings, runtime.keyring
     national_id = normalise_national_id(data.id_type, data.id_number)
     if national_id is None:
@@ -98,14 +140,7 @@ async def register_customer(session: AsyncSession, runtime: Runtime, data: NewCu
         risk_level="normal",
         restrictions={},
     )
-    profile = CustomerProfile(
-        account_id=account_id,
-        name_enc=keyring.pii.encrypt_text(data.name.strip(), pii_context(account_id, "name")),
-        id_type=data.id_type,
-        national_id_enc=keyring.pii.encrypt_text(national_id, pii_context(account_id, "national_id")),
-        phone_enc=keyring.pii.encrypt_text(phone, pii_context(account_id, "phone")),
-        email_enc=keyring.pii.encrypt_text(email, pii_context(account_id, "email")),
-    )
+    profile = CustomerProfile(account_id=account_id, id_type=data.id_type)
     try:
         async with session.begin_nested():
             session.add(account)
@@ -116,7 +151,58 @@ async def register_customer(session: AsyncSession, runtime: Runtime, data: NewCu
     except IntegrityError as exc:
         # Which field collided is not said: that would confirm someone's phone or ID is a customer.
         raise AlreadyRegistered("an account with these details exists") from exc
+    shred_switch = await arm_registration_shred(runtime, account_id)
+    try:
+        stored = await runtime.vault.store_profile(
+            account_id,
+            {"name": data.name.strip(), document_field(data.id_type): national_id, "phone": phone, "email": email},
+        )
+    except UpstreamUnavailable:
+        # A timeout may hide a record the vault did store: shred the (new, never reused) subject id.
+        await forget_personal_data(runtime, account_id)
+        raise
+    except PersonalDataRefused as exc:
+        if set(DOCUMENT_FIELDS) & set(exc.fields):
+            raise InvalidNationalId("the ID number is not accepted") from exc
+        if {"phone", "email"} & set(exc.fields):
+            # identity's syntax and the vault's differ at the edges (e.g. a 7-digit E.164 number).
+            raise InvalidContact("the phone number or email address is not accepted") from exc
+        raise
+    profile.vault_record_id = stored.id
+    try:
+        await session.flush()
+        # Disarmed in the registration's own transaction: its commit is what makes the data wanted.
+        await outbox.cancel(session, shred_switch)
+    except BaseException:
+        await forget_personal_data(runtime, account_id)
+        raise
     return account
+
+
+async def arm_registration_shred(runtime: Runtime, account_id: uuid.UUID) -> str:
+    """Before personal data goes to the vault: a shred of the subject, committed now and due later.
+
+    The registration's transaction takes it back when it commits. If the process dies between the
+    vault write and that commit (so no error handler runs), the shred is delivered when due and the
+    vault keeps nothing of a customer who does not exist. Returns the message's idempotency key.
+    """
+    due = datetime.now(UTC) + timedelta(seconds=runtime.settings.registration_shred_after_seconds)
+    async with runtime.sessionmaker() as own:
+        key = await outbox.enqueue(
+            own,
+            target="vault",
+            method="DELETE",
+            path=subject_path(account_id),
+            idempotency_key=f"registration-shred:{account_id}",
+            not_before=due,
+        )
+        await own.commit()
+    return key
+
+
+async def forget_personal_data(runtime: Runtime, account_id: uuid.UUID) -> None:
+    """Undo a registration's vault write after identity's own write failed (best effort, logged if not)."""
+    await runtime.vault.shred_now(account_id)
 
 
 def generate_one_time_password(length: int = 16) -> str:
@@ -161,11 +247,14 @@ async def create_staff(
             await session.flush()
             if normalised_email:
                 session.add(
-                    CustomerProfile(
+                    CustomerProfile(account_id=account.id, id_type="staff", email_verified_at=datetime.now(UTC))
+                )
+                session.add(
+                    StaffContact(
                         account_id=account.id,
-                        id_type="staff",
-                        email_enc=runtime.keyring.pii.encrypt_text(normalised_email, pii_context(account.id, "email")),
-                        email_verified_at=datetime.now(UTC),
+                        email_enc=runtime.keyring.staff_contact.encrypt_text(
+                            normalised_email, staff_contact_context(account.id)
+                        ),
                     )
                 )
             session.add(PasswordHistory(account_id=account.id, password_hash=password_hash))
@@ -208,14 +297,31 @@ async def get_account(session: AsyncSession, account_id: uuid.UUID, *, for_updat
     return account
 
 
-async def contact_of(session: AsyncSession, keyring: Keyring, account: Account, channel: str) -> str | None:
-    """The decrypted phone (``sms``) or email (``email``) of an account, if it has one."""
+async def contacts_of(
+    session: AsyncSession, runtime: Runtime, account: Account, channels: tuple[str, ...], purpose: Purpose
+) -> dict[str, str]:
+    """The current phone (``sms``) and/or email of an account, by channel, for one purpose.
+
+    A customer's come from the vault (unmasked, the read logged there with
+    ``purpose``); a staff member's email from identity's ``staff_contact``.
+    Only channels the account has are asked for; deciding which ones it has
+    needs no call (``has_contact``).
+    """
+    wanted = [c for c in channels if has_contact(account, c)]
+    if not wanted:
+        return {}
     profile = await session.get(CustomerProfile, account.id)
-    if profile is None:
-        return None
-    field = "phone" if channel == "sms" else "email"
-    blob = profile.phone_enc if channel == "sms" else profile.email_enc
-    return keyring.pii.decrypt_text(blob, pii_context(account.id, field)) if blob else None
+    if profile is not None and profile.vault_record_id is not None:
+        values = await runtime.vault.read(
+            profile.vault_record_id, [contact_field(c) for c in wanted], purpose, unmasked=True
+        )
+        return {c: as_contact(contact_field(c), values[contact_field(c)]) for c in wanted if contact_field(c) in values}
+    if "email" in wanted:
+        staff = await session.get(StaffContact, account.id)
+        if staff is not None:
+            email = runtime.keyring.staff_contact.decrypt_text(staff.email_enc, staff_contact_context(account.id))
+            return {"email": email}
+    return {}
 
 
 async def revoke_sessions(
@@ -276,7 +382,12 @@ async def unfreeze(
 
 
 async def close(session: AsyncSession, account: Account, *, actor: str, actor_kind: str, reason: str) -> None:
-    """Revoke sessions and credentials and destroy the personal data (indexes included)."""
+    """Revoke sessions and credentials and destroy the personal data (indexes included).
+
+    A customer's vault record is crypto-shredded through the outbox, in this
+    transaction: the close and the shredding commit together, and the
+    delivery (an idempotent DELETE) is retried until the vault confirms it.
+    """
     # Late: the factor code sends notifications, which read contacts from this module.
     from services.identity.mfa.service import delete_factors
 
@@ -286,8 +397,9 @@ async def close(session: AsyncSession, account: Account, *, actor: str, actor_ki
     account.password_hash = None
     account.phone_index = account.email_index = account.national_id_index = None
     profile = await session.get(CustomerProfile, account.id)
-    if profile is not None:
-        profile.name_enc = profile.national_id_enc = profile.phone_enc = profile.email_enc = None
+    if profile is not None and profile.vault_record_id is not None:
+        await outbox.enqueue(session, target="vault", method="DELETE", path=subject_path(account.id))
+    await session.execute(delete(StaffContact).where(StaffContact.account_id == account.id))
     await session.execute(delete(PasswordHistory).where(PasswordHistory.account_id == account.id))
     await delete_factors(session, account.id)
     revoked = await revoke_sessions(session, account.id, "account_closed")
@@ -313,24 +425,32 @@ async def unlock(session: AsyncSession, account: Account, *, actor: str, reason:
 async def change_contact(
     session: AsyncSession, runtime: Runtime, account: Account, channel: str, value: str
 ) -> CustomerProfile:
-    """Replace the phone (``sms``) or email; the new one must be verified again (a code is sent to it)."""
+    """Replace the phone (``sms``) or email; the new one must be verified again (a code is sent to it).
+
+    identity's index is changed first (a contact of another account is refused
+    without touching the vault), then the vault record. The caller restores
+    the previous value in the vault if its transaction fails afterwards.
+    """
     keyring = runtime.keyring
     normalised = normalise_phone(value) if channel == "sms" else normalise_email(value)
     if normalised is None:
         raise InvalidContact("the phone number or email address is not valid")
     profile = await session.get(CustomerProfile, account.id, with_for_update=True)
-    if profile is None:
+    if profile is None or profile.vault_record_id is None:
         raise AccountNotFound()
-    kind, field = ("phone", "phone") if channel == "sms" else ("email", "email")
-    index = keyring.index(kind, normalised)
-    encrypted = keyring.pii.encrypt_text(normalised, pii_context(account.id, field))
+    field = contact_field(channel)
+    index = keyring.index(field, normalised)
     try:
         async with session.begin_nested():
             if channel == "sms":
-                account.phone_index, profile.phone_enc, profile.phone_verified_at = index, encrypted, None
+                account.phone_index, profile.phone_verified_at = index, None
             else:
-                account.email_index, profile.email_enc, profile.email_verified_at = index, encrypted, None
+                account.email_index, profile.email_verified_at = index, None
             await session.flush()
     except IntegrityError as exc:
         raise AlreadyRegistered("that contact belongs to another account") from exc
+    try:
+        await runtime.vault.update_fields(profile.vault_record_id, {field: normalised})
+    except PersonalDataRefused as exc:
+        raise InvalidContact("the phone number or email address is not accepted") from exc
     return profile

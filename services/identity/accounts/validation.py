@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
 from email_validator import EmailNotValidError, validate_email
@@ -35,10 +36,13 @@ def valid_mainland_id(number: str) -> bool:
 
 def normalise_national_id(id_type: str, number: str) -> str | None:
     """The canonical form, or None when the number is not valid for its type."""
-    cleaned = re.sub(r"\s+", "", number).upper()
     if id_type == "cn_resident":
+        cleaned = re.sub(r"\s+", "", number).upper()
         return cleaned if valid_mainland_id(cleaned) else None
-    # Passports and other documents: letters and digits, no check digit to verify.
+    # Passports and other documents: letters and digits, no check digit to verify. The same form as the
+    # vault's ``id_document`` (full-width folded, spaces and hyphens dropped) so identity's index and the
+    # stored value agree however the number was typed.
+    cleaned = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", number)).upper()
     return cleaned if re.fullmatch(r"[A-Z0-9]{5,20}", cleaned) else None
 
 

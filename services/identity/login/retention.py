@@ -1,4 +1,6 @@
-"""Retention of the login log: entries older than ``login_log_retention_days`` (>= 90) are purged."""
+"""Retention: login-log entries older than ``login_log_retention_days`` (>= 90) are purged, and so are
+login challenges that expired more than a day ago (completed or abandoned: they only matter while
+they can still be answered)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.identity.models import LoginAttempt
+from services.identity.models import LoginAttempt, LoginChallenge
+
+#: How long an expired login challenge is kept before the purge removes it.
+CHALLENGE_KEPT_AFTER_EXPIRY = timedelta(days=1)
 
 logger = logging.getLogger("identity.retention")
 
@@ -36,12 +41,21 @@ async def purge_login_log(session: AsyncSession, retention_days: int, batch: int
         total += len(ids)
 
 
+async def purge_expired_challenges(session: AsyncSession) -> int:
+    cutoff = datetime.now(UTC) - CHALLENGE_KEPT_AFTER_EXPIRY
+    result = await session.execute(
+        delete(LoginChallenge).where(LoginChallenge.expires_at < cutoff).returning(LoginChallenge.id_hash)
+    )
+    return len(result.all())
+
+
 async def purge_loop(sessionmaker: async_sessionmaker[AsyncSession], retention_days: int, every_seconds: float) -> None:
     """The daily purge job (every replica may run it; deletes are idempotent)."""
     while True:
         try:
             async with sessionmaker() as session:
                 deleted = await purge_login_log(session, retention_days)
+                await purge_expired_challenges(session)
                 await session.commit()
             if deleted:
                 logger.info("login log purge removed %d entries", deleted)

@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import base64
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, delete, exists, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import Select, Table, bindparam, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from services.identity.accounts.service import contact_of, identifier_index
+from services.identity.accounts.service import has_contact, identifier_index
 from services.identity.crypto import token_hash
 from services.identity.errors import (
     ContactNotVerified,
@@ -50,7 +48,6 @@ from services.identity.models import (
     AccountKind,
     AccountStatus,
     CustomerProfile,
-    Device,
     LoginAttempt,
     LoginChallenge,
     audit_log,
@@ -58,7 +55,7 @@ from services.identity.models import (
 from services.identity.notifications.service import notify_account
 from services.identity.passwords.service import password_expired, set_password
 from services.identity.runtime import Runtime
-from services.identity.tokens.service import TokenPair, start_session
+from services.identity.tokens.service import LoginFacts, TokenPair, start_session
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,11 +261,8 @@ async def password_login(
 
 
 async def _contacts(session: AsyncSession, runtime: Runtime, account: Account) -> set[str]:
-    found: set[str] = set()
-    for channel in ("sms", "email"):
-        if await contact_of(session, runtime.keyring, account, channel):
-            found.add(channel)
-    return found
+    # identity's own indexes say which channels exist: offering a code never waits for the vault.
+    return {channel for channel in ("sms", "email") if has_contact(account, channel)}
 
 
 async def open_challenge(
@@ -355,35 +349,33 @@ async def complete_login(
     ident: str,
     assessment: Assessment | None = None,
 ) -> TokenPair | PasswordChangeRequired:
-    account.failed_count = 0
-    account.lockout_count = 0
-    account.locked_until = None
+    if account.failed_count or account.lockout_count or account.locked_until is not None:
+        # Only touched when there is something to reset: an untouched account leaves the unit of
+        # work nothing to compare or write (the common login).
+        account.failed_count = 0
+        account.lockout_count = 0
+        account.locked_until = None
     if password_expired(runtime, account):
         account.must_change_password = True
     if account.must_change_password:
         return await _password_change_challenge(session, runtime, account, ctx, amr=amr, ident=ident)
-    new_device = await _remember_device(session, account, ctx)
-    pair = await start_session(
+    opened = await start_session(
         session,
         runtime,
         account,
         amr=amr,
-        device_id=ctx.device_id,
-        ip=ctx.ip,
-        region=ctx.region,
-        user_agent=ctx.user_agent,
+        login=LoginFacts(
+            now=ctx.now,
+            identifier_index=ident,
+            device_id=ctx.device_id,
+            ip=ctx.ip,
+            region=ctx.region,
+            user_agent=ctx.user_agent,
+            signals=assessment.signals if assessment else [],
+            risk_decision=assessment.risk_decision if assessment else None,
+        ),
     )
-    await record_attempt(
-        session,
-        account=account,
-        identifier=ident,
-        ctx=ctx,
-        method="+".join(amr),
-        result="success",
-        reason=None,
-        signals=assessment.signals if assessment else [],
-        risk_decision=assessment.risk_decision if assessment else None,
-    )
+    pair, new_device = opened.pair, opened.new_device
     if new_device:
         await notify_account(
             session,
@@ -448,48 +440,29 @@ async def finish_with_new_password(
     )
 
 
-async def _remember_device(session: AsyncSession, account: Account, ctx: LoginContext) -> bool:
-    """Record the device; True when the account had other devices and this one is new."""
-    if not ctx.device_id:
-        return False
-    had_devices = await session.scalar(select(Device.id).where(Device.account_id == account.id).limit(1))
-    inserted = await session.execute(
-        pg_insert(Device)
-        .values(
-            id=uuid.uuid4(),
-            account_id=account.id,
-            device_id=ctx.device_id,
-            user_agent=ctx.user_agent,
-            last_ip=ctx.ip,
-            last_region=ctx.region,
-            first_seen_at=ctx.now,
-            last_seen_at=ctx.now,
-        )
-        .on_conflict_do_update(
-            index_elements=[Device.account_id, Device.device_id],
-            set_={"last_seen_at": ctx.now, "last_ip": ctx.ip, "last_region": ctx.region, "user_agent": ctx.user_agent},
-        )
-        .returning(Device.first_seen_at)
-    )
-    first_seen = inserted.scalar_one()
-    return had_devices is not None and first_seen == ctx.now
+#: A challenge and its account, both row-locked, in one round trip (built once: it keeps its cache key).
+_LOAD_CHALLENGE = (
+    select(LoginChallenge, Account)
+    .join(Account, Account.id == LoginChallenge.account_id)
+    .where(LoginChallenge.id_hash == bindparam("id_hash"))
+    .with_for_update()
+)
 
 
 async def load_challenge(
     session: AsyncSession, token: str, now: datetime, *, purpose: str = SECOND_FACTOR
 ) -> tuple[LoginChallenge, Account]:
-    challenge = await session.scalar(
-        select(LoginChallenge).where(LoginChallenge.id_hash == token_hash(token)).with_for_update()
-    )
+    found = (await session.execute(_LOAD_CHALLENGE, {"id_hash": token_hash(token)})).first()
+    if found is None:
+        raise InvalidChallenge()
+    challenge, account = found._tuple()
     if (
-        challenge is None
-        or challenge.purpose != purpose
+        challenge.purpose != purpose
         or challenge.completed_at is not None
         or challenge.expires_at <= now
+        or account.status != AccountStatus.active
+        or _is_locked(account, now)
     ):
-        raise InvalidChallenge()
-    account = await session.scalar(select(Account).where(Account.id == challenge.account_id).with_for_update())
-    if account is None or account.status != AccountStatus.active or _is_locked(account, now):
         raise InvalidChallenge()
     return challenge, account
 
@@ -554,5 +527,4 @@ async def complete_challenge(
             challenge.completed_at = now
         raise InvalidCode("the code is wrong, expired or already used")
     challenge.completed_at = now
-    await session.execute(delete(LoginChallenge).where(LoginChallenge.expires_at < now - timedelta(days=1)))
     return await complete_login(session, runtime, account, ctx, amr=["pwd", method], ident=ident)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from webauthn.helpers import bytes_to_base64url
 
 from kit.db import DBSession
-from services.identity.accounts.service import contact_of, get_account
+from services.identity.accounts.service import get_account, has_contact
 from services.identity.deps import SignedIn, keep_failures, login_context, session_id, subject_id
 from services.identity.errors import FactorNotAvailable, InvalidCode, InvalidCredentials, WebAuthnFailed
 from services.identity.login.service import register_failure
@@ -40,7 +40,8 @@ STEP_UP_CEREMONY = "webauthn.step_up"
 
 
 async def _contacts(session: DBSession, runtime: Runtime, account: Account) -> set[str]:
-    return {c for c in ("sms", "email") if await contact_of(session, runtime.keyring, account, c)}
+    """The code channels the account has (identity's own indexes: no vault call)."""
+    return {c for c in ("sms", "email") if has_contact(account, c)}
 
 
 async def _first_factor_codes(session: DBSession, runtime: Runtime, account_id: uuid.UUID) -> list[str] | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pyotp
 import segno
-from sqlalchemy import ColumnElement, SQLColumnExpression, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, SQLColumnExpression, Uuid, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.identity.crypto import token_hash
@@ -106,7 +106,11 @@ async def verify_totp(
         .returning(TotpCredential.account_id)
     )
     ok = advanced.first() is not None
-    await session.refresh(credential)
+    if confirming:
+        await session.refresh(credential)  # the enrolment answer shows when it was confirmed
+    else:
+        # The UPDATE went around the ORM: drop the stale copy rather than read it back.
+        session.expunge(credential)
     return ok
 
 
@@ -248,16 +252,24 @@ async def use_recovery_code(session: AsyncSession, account_id: uuid.UUID, code: 
 # --- which factors an account has ----------------------------------------------------
 
 
+#: Which stored factors an account has, in one round trip (built once: it keeps its cache key).
+_STORED_FACTORS = select(
+    exists().where(WebAuthnCredential.account_id == bindparam("account_id", type_=Uuid())).label("webauthn"),
+    exists()
+    .where(TotpCredential.account_id == bindparam("account_id"), TotpCredential.confirmed_at.is_not(None))
+    .label("otp"),
+    exists()
+    .where(RecoveryCode.account_id == bindparam("account_id"), RecoveryCode.used_at.is_(None))
+    .label("recovery"),
+)
+
+
 async def available_factors(session: AsyncSession, account_id: uuid.UUID, contacts: set[str]) -> list[str]:
     """Second factors usable now, strongest first: webauthn, otp (TOTP), sms, email, recovery."""
-    factors: list[str] = []
-    if await session.scalar(select(func.count()).where(WebAuthnCredential.account_id == account_id)):
-        factors.append("webauthn")
-    totp = await session.get(TotpCredential, account_id)
-    if totp is not None and totp.confirmed_at is not None:
-        factors.append("otp")
+    stored = (await session.execute(_STORED_FACTORS, {"account_id": account_id})).one()
+    factors = [name for name in ("webauthn", "otp") if getattr(stored, name)]
     factors.extend(channel for channel in ("sms", "email") if channel in contacts)
-    if await has_recovery_codes(session, account_id):
+    if stored.recovery:
         factors.append("recovery")
     return factors
 

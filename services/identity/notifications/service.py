@@ -1,12 +1,21 @@
 """The notification channel: SMS and email to customers through an outbox.
 
 A notification is a row written in the transaction that causes it (a code
-sent, a lockout, a new device). A worker delivers pending rows to the
-provider webhook (``notification_webhook_url``) with an ``Idempotency-Key``
-and retries with backoff. With no webhook in development and test, rows are
-marked ``sink`` and stay readable: the development sink that tests and
-``make run`` read (``GET /internal/dev/notifications``). Recipients and bodies
-are encrypted at rest like any personal data.
+sent, a lockout, a new device). The row holds no recipient: it names the
+customer's vault record and field (``phone`` / ``email``), and the worker
+reads the value from the vault (purpose ``customer_notification``, the
+notification id as reference) at the moment it delivers the row to the
+provider webhook (``notification_webhook_url``) with an ``Idempotency-Key``,
+retrying with backoff (a vault outage is retried like a provider outage; a
+shredded customer ends the row as ``dead``). Staff emails come from
+``staff_contact``. The one recipient stored with a row is one that exists
+nowhere else any more: the previous contact told about a change.
+
+With no webhook in development and test, rows are resolved the same way and
+marked ``sink``, keeping what the stand-in provider received: the
+development sink that tests and ``make run`` read
+(``GET /internal/dev/notifications``). Bodies (and those recipients) are
+AES-GCM encrypted at rest.
 """
 
 from __future__ import annotations
@@ -23,10 +32,12 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.identity.accounts.service import contact_of
+from kit.http import UpstreamUnavailable
+from services.identity.accounts.service import as_contact, contact_field, has_contact, staff_contact_context
 from services.identity.crypto import Keyring
-from services.identity.models import Account, Notification
+from services.identity.models import Account, CustomerProfile, Notification, StaffContact
 from services.identity.runtime import Runtime
+from services.identity.vault import PersonalDataGone, Purpose
 
 logger = logging.getLogger("identity.notifications")
 
@@ -37,9 +48,15 @@ class SinkMessage:
     account_id: uuid.UUID | None
     channel: str
     template: str
-    recipient: str
+    #: None until delivered (the recipient is read from the vault at delivery).
+    recipient: str | None
     body: str
+    status: str
     created_at: datetime
+
+
+class RecipientUnavailable(Exception):
+    """The row's recipient cannot be known, now or ever (shredded customer, contact removed)."""
 
 
 def _context(notification_id: uuid.UUID, field: str) -> str:
@@ -53,9 +70,12 @@ async def send(
     account_id: uuid.UUID | None,
     channel: str,
     template: str,
-    recipient: str,
     body: str,
+    vault_record_id: uuid.UUID | None = None,
+    recipient: str | None = None,
 ) -> uuid.UUID:
+    """Queue a message to the account's contact on ``channel`` (resolved at delivery), or to ``recipient``
+    when the address exists nowhere else (it is then stored encrypted with the row)."""
     notification_id = uuid.uuid4()
     session.add(
         Notification(
@@ -63,7 +83,13 @@ async def send(
             account_id=account_id,
             channel=channel,
             template=template,
-            recipient_enc=keyring.notification.encrypt_text(recipient, _context(notification_id, "recipient")),
+            vault_record_id=vault_record_id,
+            recipient_field=contact_field(channel),
+            recipient_enc=(
+                keyring.notification.encrypt_text(recipient, _context(notification_id, "recipient"))
+                if recipient is not None
+                else None
+            ),
             body_enc=keyring.notification.encrypt_text(body, _context(notification_id, "body")),
             status="pending",
             attempts=0,
@@ -77,18 +103,21 @@ async def send(
 async def notify_account(
     session: AsyncSession, runtime: Runtime, account: Account, *, template: str, body: str, channel: str | None = None
 ) -> uuid.UUID | None:
-    """Tell the account holder something on their preferred channel (SMS, else email); None if no contact."""
+    """Tell the account holder something on their preferred channel (SMS, else email); None if no contact.
+
+    Which channels the account has is identity's own knowledge (its indexes): no vault call here.
+    """
     for candidate in (channel,) if channel else ("sms", "email"):
-        recipient = await contact_of(session, runtime.keyring, account, candidate)
-        if recipient:
+        if has_contact(account, candidate):
+            profile = await session.get(CustomerProfile, account.id)
             return await send(
                 session,
                 runtime.keyring,
                 account_id=account.id,
                 channel=candidate,
                 template=template,
-                recipient=recipient,
                 body=body,
+                vault_record_id=profile.vault_record_id if profile is not None else None,
             )
     return None
 
@@ -104,8 +133,13 @@ async def sink_messages(session: AsyncSession, keyring: Keyring, account_id: uui
             account_id=row.account_id,
             channel=row.channel,
             template=row.template,
-            recipient=keyring.notification.decrypt_text(row.recipient_enc, _context(row.id, "recipient")),
+            recipient=(
+                keyring.notification.decrypt_text(row.recipient_enc, _context(row.id, "recipient"))
+                if row.recipient_enc is not None
+                else None
+            ),
             body=keyring.notification.decrypt_text(row.body_enc, _context(row.id, "body")),
+            status=row.status,
             created_at=row.created_at,
         )
         for row in rows
@@ -149,31 +183,71 @@ class NotificationWorker:
                 )
             ).all()
             for row in rows:
-                await self._deliver(row, webhook)
+                await self._deliver(session, row, webhook)
             await session.commit()
         return len(rows)
 
-    async def _deliver(self, row: Notification, webhook: str | None) -> None:
-        now = datetime.now(UTC)
-        if webhook is None:
-            row.status, row.delivered_at = "sink", now
-            return
+    async def recipient_of(self, session: AsyncSession, row: Notification) -> str:
+        """Where the row goes, read now: the stored address, the customer's vault value, or a staff email.
+
+        Raises :class:`RecipientUnavailable` when it can never be known, ``UpstreamUnavailable`` when the
+        vault cannot answer now.
+        """
         keyring = self.runtime.keyring
-        payload = {
-            "id": str(row.id),
-            "channel": row.channel,
-            "template": row.template,
-            "recipient": keyring.notification.decrypt_text(row.recipient_enc, _context(row.id, "recipient")),
-            "body": keyring.notification.decrypt_text(row.body_enc, _context(row.id, "body")),
-        }
+        if row.recipient_enc is not None:
+            return keyring.notification.decrypt_text(row.recipient_enc, _context(row.id, "recipient"))
+        field = row.recipient_field or contact_field(row.channel)
+        if row.vault_record_id is not None:
+            try:
+                values = await self.runtime.vault.read(
+                    row.vault_record_id,
+                    [field],
+                    Purpose.customer_notification,
+                    unmasked=True,
+                    reference=f"notification:{row.id}",
+                )
+            except PersonalDataGone as exc:
+                raise RecipientUnavailable("the customer's personal data was destroyed") from exc
+            if field not in values:
+                raise RecipientUnavailable(f"the customer has no {field}")
+            return as_contact(field, values[field])
+        staff = await session.get(StaffContact, row.account_id) if row.account_id is not None else None
+        if staff is None or field != "email":
+            raise RecipientUnavailable(f"the account has no {field}")
+        return keyring.staff_contact.decrypt_text(staff.email_enc, staff_contact_context(staff.account_id))
+
+    async def _deliver(self, session: AsyncSession, row: Notification, webhook: str | None) -> None:
+        now = datetime.now(UTC)
+        keyring = self.runtime.keyring
         row.attempts += 1
         error: str | None = None
-        with contextlib.suppress(httpx.HTTPError):
-            response = await self.http.post(webhook, json=payload, headers={"Idempotency-Key": str(row.id)})
-            if response.is_success:
-                row.status, row.delivered_at, row.last_error = "delivered", now, None
-                return
-            error = f"provider answered {response.status_code}"
+        try:
+            recipient = await self.recipient_of(session, row)
+        except RecipientUnavailable as exc:
+            row.status, row.last_error = "dead", str(exc)
+            logger.warning("notification %s cannot be delivered: %s", row.id, exc)
+            return
+        except UpstreamUnavailable:
+            recipient, error = None, "vault unavailable"
+        if recipient is not None and webhook is None:
+            # The development sink keeps what the stand-in provider received.
+            row.recipient_enc = keyring.notification.encrypt_text(recipient, _context(row.id, "recipient"))
+            row.status, row.delivered_at, row.last_error = "sink", now, None
+            return
+        if recipient is not None and webhook is not None:
+            payload = {
+                "id": str(row.id),
+                "channel": row.channel,
+                "template": row.template,
+                "recipient": recipient,
+                "body": keyring.notification.decrypt_text(row.body_enc, _context(row.id, "body")),
+            }
+            with contextlib.suppress(httpx.HTTPError):
+                response = await self.http.post(webhook, json=payload, headers={"Idempotency-Key": str(row.id)})
+                if response.is_success:
+                    row.status, row.delivered_at, row.last_error = "delivered", now, None
+                    return
+                error = f"provider answered {response.status_code}"
         row.last_error = error or "provider unreachable"
         if row.attempts >= self.runtime.settings.outbox_max_attempts:
             row.status = "dead"

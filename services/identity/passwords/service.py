@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.identity.accounts.service import contact_of, revoke_sessions
+from services.identity.accounts.service import contacts_of, revoke_sessions
 from services.identity.errors import PasswordReused, WeakPassword
 from services.identity.models import Account, PasswordHistory, audit_log
 from services.identity.notifications.service import notify_account
 from services.identity.passwords.policy import policy_violations
 from services.identity.runtime import Runtime
+from services.identity.vault import Purpose
 
 
 async def _check_history(session: AsyncSession, runtime: Runtime, account: Account, password: str) -> None:
@@ -47,12 +48,10 @@ async def set_password(
     must_change: bool = False,
 ) -> int:
     """Apply a new password after the policy and history checks; revokes the other sessions."""
-    inputs = [c for c in [account.username] if c]
-    for channel in ("sms", "email"):
-        contact = await contact_of(session, runtime.keyring, account, channel)
-        if contact:
-            inputs.append(contact)
     if not must_change:
+        # A password must not contain the holder's phone or email: read from the vault for this check only.
+        contacts = await contacts_of(session, runtime, account, ("sms", "email"), Purpose.authentication)
+        inputs = [c for c in [account.username, *contacts.values()] if c]
         problems = policy_violations(runtime.settings, password, inputs)
         if problems:
             raise WeakPassword("the password needs " + ", ".join(problems), rules=problems)

@@ -19,19 +19,21 @@ from services.identity.accounts.endpoints import account_view
 from services.identity.accounts.schemas import AccountView
 from services.identity.deps import SignedIn, session_id
 from services.identity.errors import InvalidTransition
-from services.identity.login.retention import purge_login_log
+from services.identity.login.retention import purge_expired_challenges, purge_login_log
 from services.identity.mfa.service import consume_step_up
-from services.identity.models import LoginAttempt, audit_log, inbox
+from services.identity.models import AccountStatus, CustomerProfile, LoginAttempt, audit_log, inbox
 from services.identity.notifications.service import notify_account, sink_messages
 from services.identity.passwords.service import set_password
 from services.identity.runtime import Rt
 from services.identity.staff.schemas import (
     FreezeRequest,
     LoginLogEntry,
+    MaskedPersonalData,
     Purged,
     Reason,
     Restrictions,
     SinkMessageView,
+    StaffAccountView,
     StaffCreate,
     StaffCreated,
     StepUpConsume,
@@ -39,6 +41,10 @@ from services.identity.staff.schemas import (
     UnfreezeRequest,
 )
 from services.identity.tokens.schemas import RevokedCount
+from services.identity.vault import PersonalDataGone, Purpose
+
+#: The fields of a customer's vault profile record besides the ID number (``accounts.document_field``).
+CONTACT_AND_NAME_FIELDS = ("name", "phone", "email")
 
 #: Staff act on customers' accounts only with a second factor behind their session.
 staff = APIRouter(prefix="/staff", tags=["staff"], dependencies=[Depends(RequireAcr("aal2"))])
@@ -70,10 +76,43 @@ async def create_staff(
     return StaffCreated(id=account.id, username=account.username, one_time_password=password)
 
 
-@staff.get("/accounts/{account_id}", response_model=AccountView)
-async def read_account(account_id: uuid.UUID, actor: CanReadAccount, _: SignedIn, session: DBSession) -> AccountView:
-    """An account's lifecycle state and lockout counters (no personal data)."""
-    return account_view(await accounts.get_account(session, account_id))
+@staff.get("/accounts/{account_id}", response_model=StaffAccountView)
+async def read_account(
+    account_id: uuid.UUID, actor: CanReadAccount, _: SignedIn, session: DBSession, runtime: Rt
+) -> StaffAccountView:
+    """An account's lifecycle state and lockout counters, and a customer's real-name data **masked**.
+
+    The masked values are read from the vault for the purpose `account_servicing`, with the staff
+    member's id as reference (the vault's access log, and the customer's own view of it, say who
+    looked). Unmasked values are the vault's business (`/v1/vault/staff/...`, with its own checks).
+    `503 upstream_unavailable` when the vault cannot answer.
+    """
+    account = await accounts.get_account(session, account_id)
+    view = StaffAccountView(**account_view(account).model_dump())
+    profile = await session.get(CustomerProfile, account.id)
+    if profile is None:
+        return view
+    view.id_type = profile.id_type
+    if profile.vault_record_id is None or account.status == AccountStatus.closed:
+        return view
+    # Only the document field of the customer's ID type: the vault logs exactly what was read.
+    fields = [*CONTACT_AND_NAME_FIELDS, accounts.document_field(profile.id_type)]
+    try:
+        values = await runtime.vault.read(
+            profile.vault_record_id,
+            fields,
+            Purpose.account_servicing,
+            unmasked=False,
+            reference=f"staff:{actor.subject}",
+        )
+    except PersonalDataGone:
+        return view
+    view.personal_data = MaskedPersonalData(
+        **{name: values.get(name) for name in fields},
+        phone_verified=profile.phone_verified_at is not None,
+        email_verified=profile.email_verified_at is not None,
+    )
+    return view
 
 
 @staff.post("/accounts/{account_id}/unlock", response_model=AccountView)
@@ -273,15 +312,16 @@ async def consume(body: StepUpConsume, caller: ServiceCaller, session: DBSession
 
 @internal.post("/login-log/purge", response_model=Purged)
 async def purge(caller: ServiceCaller, session: DBSession, runtime: Rt) -> Purged:
-    """Run the login-log retention purge now (it also runs daily in the background)."""
+    """Run the retention purge now: the login log, and expired login challenges (it also runs daily)."""
     deleted = await purge_login_log(session, runtime.settings.login_log_retention_days)
+    challenges = await purge_expired_challenges(session)
     await audit_log.append(
         session,
         actor=caller.subject,
         actor_kind="service",
         action="login_log.purged",
         target=None,
-        detail={"deleted": deleted},
+        detail={"deleted": deleted, "expired_challenges": challenges},
     )
     return Purged(deleted=deleted)
 
@@ -302,6 +342,7 @@ async def dev_sink(
             template=m.template,
             recipient=m.recipient,
             body=m.body,
+            status=m.status,
             created_at=m.created_at,
         )
         for m in messages

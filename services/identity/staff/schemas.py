@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.identity.accounts.schemas import ACCOUNT_EXAMPLE, AccountView
+
 
 class StaffCreate(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"username": "li.teller", "email": "li@bank.example"}]})
@@ -145,6 +147,7 @@ class SinkMessageView(BaseModel):
                     "template": "code.login:3f2a...",
                     "recipient": "+8613800138000",
                     "body": "Your Bank Suite code is 482913. It expires in 5 minutes. Never share it.",
+                    "status": "sink",
                     "created_at": "2026-11-21T08:00:00Z",
                 }
             ]
@@ -155,6 +158,47 @@ class SinkMessageView(BaseModel):
     account_id: uuid.UUID | None
     channel: str
     template: str
-    recipient: str
+    recipient: str | None = Field(description="Who received it; null until delivered (read from the vault then).")
     body: str
+    status: str = Field(description="pending, sink (delivered to the development sink) or dead.")
     created_at: datetime
+
+
+class MaskedPersonalData(BaseModel):
+    """A customer's real-name data as the vault masks it (read for `account_servicing`, logged by the vault)."""
+
+    name: str | None = None
+    national_id: str | None = Field(default=None, description="A `cn_resident` ID number, masked.")
+    id_document: str | None = Field(
+        default=None, description="A `passport` or `other` document number, masked (first character, last 3)."
+    )
+    phone: str | None = None
+    email: str | None = None
+    phone_verified: bool
+    email_verified: bool
+
+
+class StaffAccountView(AccountView):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                ACCOUNT_EXAMPLE
+                | {
+                    "id_type": "cn_resident",
+                    "personal_data": {
+                        "name": "王**",
+                        "national_id": "110***********1234",
+                        "phone": "139****5678",
+                        "email": "c***@example.com",
+                        "phone_verified": True,
+                        "email_verified": False,
+                    },
+                }
+            ]
+        }
+    )
+
+    id_type: str | None = Field(default=None, description="The identity document type of a customer.")
+    personal_data: MaskedPersonalData | None = Field(
+        default=None, description="Masked values from the vault; absent for staff and closed (shredded) accounts."
+    )

@@ -86,61 +86,110 @@ def _new_refresh_token() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
 
 
-#: A session and its first refresh token in one round trip (the token row refers to the session row).
-_START_SESSION = text(
+#: Everything a successful login writes, in one round trip: the device it came from (upserted, and
+#: whether the account had any device before: both CTEs see the snapshot from before the upsert), the
+#: session, its first refresh token (the token row refers to the session row) and the login log's
+#: success row. Without a device id the device part inserts nothing.
+_OPEN_LOGIN_SESSION = text(
     """
-    WITH opened AS (
+    WITH earlier AS (
+        SELECT EXISTS (SELECT 1 FROM identity.device WHERE account_id = :account_id) AS had_devices
+    ), seen AS (
+        INSERT INTO identity.device
+            (id, account_id, device_id, user_agent, last_ip, last_region, first_seen_at, last_seen_at)
+        SELECT :device_row_id, :account_id, :device_id, :user_agent, :ip, :region, :now, :now
+        WHERE :device_id IS NOT NULL
+        ON CONFLICT (account_id, device_id) DO UPDATE
+            SET last_seen_at = :now, last_ip = :ip, last_region = :region, user_agent = :user_agent
+        RETURNING first_seen_at
+    ), opened AS (
         INSERT INTO identity.session
             (id, account_id, kind, amr, acr, device_id, ip, region, user_agent, created_at, last_seen_at, expires_at)
         VALUES
             (:id, :account_id, :kind, :amr, :acr, :device_id, :ip, :region, :user_agent, :now, :now, :expires_at)
         RETURNING id
+    ), logged AS (
+        INSERT INTO identity.login_attempt
+            (occurred_at, account_id, identifier_index, ip, region, device_id, user_agent,
+             method, result, reason, failed_count, signals, risk_decision)
+        VALUES
+            (:now, :account_id, :identifier_index, :ip, :region, :device_id, :user_agent,
+             :method, 'success', NULL, 0, :signals, :risk_decision)
+    ), issued AS (
+        INSERT INTO identity.refresh_token (token_hash, session_id, expires_at)
+        SELECT :token_hash, opened.id, :token_expires_at FROM opened
     )
-    INSERT INTO identity.refresh_token (token_hash, session_id, expires_at)
-    SELECT :token_hash, opened.id, :token_expires_at FROM opened
+    SELECT earlier.had_devices AND coalesce((SELECT first_seen_at = :now FROM seen), false) AS new_device
+    FROM earlier
     """
-).bindparams(bindparam("amr", type_=JSONB()))
+).bindparams(
+    bindparam("amr", type_=JSONB()),
+    bindparam("signals", type_=JSONB()),
+    bindparam("device_id", type_=String()),
+    bindparam("now", type_=DateTime(timezone=True)),
+    bindparam("account_id", type_=Uuid()),
+    bindparam("device_row_id", type_=Uuid()),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginFacts:
+    """What the login that opens a session tells the login log and the device list."""
+
+    now: datetime
+    identifier_index: str
+    device_id: str | None
+    ip: str | None
+    region: str | None
+    user_agent: str | None
+    signals: list[str]
+    risk_decision: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedSession:
+    pair: TokenPair
+    #: The account had other devices and this login came from a new one.
+    new_device: bool
 
 
 async def start_session(
-    session: AsyncSession,
-    runtime: Runtime,
-    account: Account,
-    *,
-    amr: list[str],
-    device_id: str | None,
-    ip: str | None,
-    region: str | None,
-    user_agent: str | None,
-) -> TokenPair:
+    session: AsyncSession, runtime: Runtime, account: Account, *, amr: list[str], login: LoginFacts
+) -> OpenedSession:
+    """Open the session a login earned, with its first refresh token, its device and its log row."""
     settings = runtime.settings
     acr = acr_for(amr)
-    now = datetime.now(UTC)
     session_id = uuid.uuid4()
-    expires = now + timedelta(seconds=settings.session_absolute_ttl_seconds)
+    expires = login.now + timedelta(seconds=settings.session_absolute_ttl_seconds)
     refresh = _new_refresh_token()
-    await session.execute(
-        _START_SESSION,
+    new_device = await session.scalar(
+        _OPEN_LOGIN_SESSION,
         {
             "id": session_id,
             "account_id": account.id,
             "kind": account.kind,
             "amr": amr,
             "acr": acr,
-            "device_id": device_id,
-            "ip": ip,
-            "region": region,
-            "user_agent": user_agent,
-            "now": now,
+            "device_row_id": uuid.uuid4(),
+            "device_id": login.device_id,
+            "ip": login.ip,
+            "region": login.region,
+            "user_agent": login.user_agent,
+            "now": login.now,
             "expires_at": expires,
             "token_hash": token_hash(refresh),
-            "token_expires_at": min(now + timedelta(seconds=settings.refresh_token_ttl_seconds), expires),
+            "token_expires_at": min(login.now + timedelta(seconds=settings.refresh_token_ttl_seconds), expires),
+            "identifier_index": login.identifier_index,
+            "method": "+".join(amr),
+            "signals": login.signals,
+            "risk_decision": login.risk_decision,
         },
     )
     token = await access_token(
         runtime, subject=str(account.id), kind=account.kind, session_id=session_id, amr=amr, acr=acr
     )
-    return TokenPair(token, refresh, settings.access_token_ttl_seconds, session_id, acr, amr)
+    pair = TokenPair(token, refresh, settings.access_token_ttl_seconds, session_id, acr, amr)
+    return OpenedSession(pair, bool(new_device))
 
 
 @dataclass(frozen=True, slots=True)
