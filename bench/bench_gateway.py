@@ -26,13 +26,10 @@ import io
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +40,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.processes import ROOT, free_port, process, uvicorn_args
+
 SERVICES = ("identity", "permissions", "vault", "risk", "incidents")
 CONCURRENCY = 32
 CAPACITY_SECONDS = 4.0
@@ -104,48 +102,6 @@ def upstream_app() -> Callable[..., Awaitable[None]]:
 
 
 # --- processes ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_port(port: int, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-        time.sleep(0.05)
-    return False
-
-
-@contextlib.contextmanager
-def process(args: list[str], env: dict[str, str], port: int) -> Iterator[int]:
-    child = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        if not wait_port(port):
-            child.kill()
-            _, err = child.communicate(timeout=5)
-            raise RuntimeError(f"{args[:4]} did not start: {err.decode()[-800:]}")
-        yield child.pid
-    finally:
-        child.terminate()
-        try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(timeout=5)
-
-
-def uvicorn_args(target: str, port: int) -> list[str]:
-    return [
-        sys.executable, "-m", "uvicorn", "--factory", target, "--host", "127.0.0.1", "--port", str(port),
-        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-proxy-headers",
-        "--log-level", "warning", "--backlog", "2048",
-    ]  # fmt: skip
 
 
 def gateway_env(base: dict[str, str], upstream_port: int, client: str) -> dict[str, str]:

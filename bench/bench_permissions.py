@@ -28,7 +28,6 @@ import contextlib
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from jwt.algorithms import OKPAlgorithm
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+from bench.processes import free_port
 from kit.db import make_sessionmaker
 from ops.database import ROOT, create_database, drop_database, embedded_server_url, prepare, with_database
 from services.permissions.checks.store import ChangeKind, PolicyStore, record_change
@@ -91,13 +91,6 @@ e = some(where (p.eft == allow)) && !some(where (p.eft == deny))
 [matchers]
 m = g(r.sub, p.sub) && r.obj == p.obj && r.act == p.act
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def percentile(values: list[float], fraction: float) -> float:
