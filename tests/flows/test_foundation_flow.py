@@ -90,7 +90,7 @@ async def test_one_trace_spans_gateway_service_and_database(
     server_spans = {s.name for s in spans if s.kind is SpanKind.SERVER}
     attributes = [(s, dict(s.attributes or {})) for s in spans]
     client_urls = [str(a.get("url.full") or a.get("http.url")) for s, a in attributes if s.kind is SpanKind.CLIENT]
-    db_spans = [s for s, a in attributes if a.get("db.system") == "postgresql"]
+    db_spans = [s for s, a in attributes if a.get("db.system.name") == "postgresql"]
     # The gateway's server span, its call to identity, identity's server span, and SQL.
     assert server_spans == {"GET /v1/{service}/{path:path}", "GET /readyz"}
     assert any(url.endswith("/v1/identity/readyz") for url in client_urls)
