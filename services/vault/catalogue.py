@@ -22,6 +22,8 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kit.phone import InvalidPhoneNumber, parse_phone
+
 MAX_VALUE_CHARS = 4096
 FIXED_MASK = "******"
 
@@ -142,32 +144,14 @@ def normalise_id_document(value: str) -> str:
     return compact
 
 
-_MAINLAND_MOBILE = re.compile(r"1[3-9]\d{9}")
-_INTERNATIONAL = re.compile(r"(?:\+|00)([1-9]\d{7,14})")
-#: +86 then 1[1-9]: a mainland mobile with a digit too many or too few (only Beijing's 10 starts with 1).
-_MAINLAND_MOBILE_TYPO = re.compile(r"861[1-9]")
-
 
 def normalise_phone(value: str) -> str:
-    """A mainland mobile as its 11 digits (so existing blind indexes keep matching), any other number in E.164.
-
-    ``+86 138-1234-5678``, ``0086 13812345678`` and ``13812345678`` are all
-    ``13812345678``; ``+44 20 7946 0958`` and ``0044 20 7946 0958`` are
-    ``+442079460958``; a mainland landline is E.164 too (``+861065529988``).
-    A number without ``+``/``00`` must be a mainland mobile: a bare digit
-    string could belong to any country.
-    """
-    compact = re.sub(r"[\s().-]", "", value)
-    domestic = re.sub(r"^(\+86|0086)", "", compact)
-    if _MAINLAND_MOBILE.fullmatch(domestic):
-        return domestic
-    international = _INTERNATIONAL.fullmatch(compact)
-    if international is None or _MAINLAND_MOBILE_TYPO.match(international.group(1)):
-        raise InvalidFieldValue(
-            "a phone number is a mainland mobile (11 digits starting 13-19, optionally +86) "
-            "or +<country code><number> (8 to 15 digits)"
-        )
-    return "+" + international.group(1)
+    """A mainland mobile as its 11 digits (so existing blind indexes keep matching), any other number in
+    E.164 (:func:`kit.phone.parse_phone`: identity applies the same rule)."""
+    try:
+        return parse_phone(value)
+    except InvalidPhoneNumber as exc:
+        raise InvalidFieldValue(str(exc)) from exc
 
 
 def normalise_card(value: str) -> str:
