@@ -144,7 +144,6 @@ def normalise_id_document(value: str) -> str:
     return compact
 
 
-
 def normalise_phone(value: str) -> str:
     """A mainland mobile as its 11 digits (so existing blind indexes keep matching), any other number in
     E.164 (:func:`kit.phone.parse_phone`: identity applies the same rule)."""
