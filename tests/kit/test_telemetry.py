@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -71,16 +72,10 @@ async def test_each_statement_is_a_client_span_in_the_callers_trace(
         assert span.status.status_code is StatusCode.UNSET
 
 
-@pytest.mark.parametrize(
-    ("value", "error"),
-    [
-        # PostgreSQL's message for these quotes the value ("Key (phone)=(...)", "Failing row contains (...)").
-        (PHONE, "IntegrityError"),
-        ("forbidden", "IntegrityError"),
-    ],
-)
+# PostgreSQL's message for these quotes the value ("Key (phone)=(...)", "Failing row contains (...)").
+@pytest.mark.parametrize("value", [PHONE, "forbidden"])
 async def test_a_failed_statement_is_marked_by_error_type_without_the_databases_message(
-    engine: AsyncEngine, traced: tuple[TracerProvider, InMemorySpanExporter], value: str, error: str
+    engine: AsyncEngine, traced: tuple[TracerProvider, InMemorySpanExporter], value: str
 ) -> None:
     exporter = traced[1]
     async with engine.begin() as connection:
@@ -92,9 +87,11 @@ async def test_a_failed_statement_is_marked_by_error_type_without_the_databases_
     assert value in str(raised.value)  # what the contrib instrumentation put in the span status
     (span,) = sql_spans(exporter)
     assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description == error
-    assert dict(span.attributes or {})["error.type"] == error
-    for text_in_span in (span.name, span.status.description, *map(str, (span.attributes or {}).values())):
+    # The exception's type only (SQLAlchemy 2.0 hands the listener its IntegrityError, 2.1 the driver's).
+    description = span.status.description or ""
+    assert re.fullmatch(r"[A-Za-z]+Error", description)
+    assert dict(span.attributes or {})["error.type"] == description
+    for text_in_span in (span.name, description, *map(str, (span.attributes or {}).values())):
         assert value not in text_in_span
 
 
