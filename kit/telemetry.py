@@ -104,11 +104,14 @@ class StatementSpans:
         span = getattr(context, _SPAN_ATTRIBUTE, None)
         if span is not None:
             span.end()
+            # An error while the rows are read comes after this: it must not end the span again.
+            setattr(context, _SPAN_ATTRIBUTE, None)
 
     def _failed(self, failure: ExceptionContext) -> None:
         span = getattr(failure.execution_context, _SPAN_ATTRIBUTE, None)
         if span is None:
             return
+        setattr(failure.execution_context, _SPAN_ATTRIBUTE, None)
         error_type = type(failure.original_exception).__name__
         span.set_attribute("error.type", error_type)
         span.set_status(Status(StatusCode.ERROR, error_type))
