@@ -14,6 +14,7 @@ real reason goes to the login log only.
 from __future__ import annotations
 
 import base64
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -196,6 +197,10 @@ async def password_login(
     ident_index = runtime.keyring.index("login", value)
     found = (await session.execute(_LOGIN_LOOKUP[column], {"value": value} | signal_fact_params(runtime, ctx))).first()
     account: Account | None = found[0] if found is not None else None
+    # Every attempt of this request goes to the log under the same account, identifier and method.
+    log_attempt = functools.partial(
+        record_attempt, session, account=account, identifier=ident_index, ctx=ctx, method="pwd"
+    )
     refusal: str | None = None
     if account is None:
         refusal = "unknown_account"
@@ -207,46 +212,23 @@ async def password_login(
         refusal = "account_locked"
     if refusal is not None or account is None:
         await runtime.passwords.verify(None, password)  # the same work as a real check
-        await record_attempt(
-            session, account=account, identifier=ident_index, ctx=ctx, method="pwd", result="failure", reason=refusal
-        )
+        await log_attempt(result="failure", reason=refusal)
         raise InvalidCredentials()
     if not await runtime.passwords.verify(account.password_hash, password):
         locked = await register_failure(session, runtime, account, ctx)
-        await record_attempt(
-            session,
-            account=account,
-            identifier=ident_index,
-            ctx=ctx,
-            method="pwd",
-            result="failure",
-            reason="wrong_password_locked" if locked else "wrong_password",
-        )
+        await log_attempt(result="failure", reason="wrong_password_locked" if locked else "wrong_password")
         raise InvalidCredentials()
     assert account.password_hash is not None
     if runtime.passwords.needs_rehash(account.password_hash):
         account.password_hash = await runtime.passwords.hash(password)
     assert found is not None
     if account.kind == AccountKind.customer and not found.phone_verified:
-        await record_attempt(
-            session,
-            account=account,
-            identifier=ident_index,
-            ctx=ctx,
-            method="pwd",
-            result="failure",
-            reason="contact_not_verified",
-        )
+        await log_attempt(result="failure", reason="contact_not_verified")
         raise ContactNotVerified("verify your phone number with the code we sent first")
     assessment = await assess(session, runtime, account, ctx, signal_facts_of(found))
     strong = bool(found.strong_factor)
     if assessment.decision == "deny":
-        await record_attempt(
-            session,
-            account=account,
-            identifier=ident_index,
-            ctx=ctx,
-            method="pwd",
+        await log_attempt(
             result="denied",
             reason="risk_denied" if assessment.risk_decision == "deny" else "restriction",
             signals=assessment.signals,
