@@ -120,8 +120,18 @@ class ServiceSettings(SuiteSettings):
     db_pool_pre_ping: bool = Field(
         default=True,
         description=(
-            "Test each pooled connection before use (one round trip per request). Off saves that trip, but"
-            " after a failover asyncpg reports a dead connection as an internal error: a 500 per stale connection."
+            "Check each pooled connection at checkout: one the server closed is replaced without a round trip,"
+            " one idle for db_pool_ping_idle_seconds or more is pinged first. Off skips both (a connection that"
+            " died in the pool then fails one request with a 503)."
+        ),
+    )
+    db_pool_ping_idle_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description=(
+            "Ping a pooled connection before use when it sat idle this long (0: ping on every checkout)."
+            " One used a moment ago is not pinged: that ping costs three round trips."
         ),
     )
     db_pool_recycle_seconds: int = Field(default=1800, ge=30, description="Replace pooled connections older than this.")
