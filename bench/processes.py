@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,24 +44,34 @@ def wait_port(port: int, timeout: float = 20.0) -> bool:
 def process(
     args: list[str], env: dict[str, str], port: int, *, timeout: float = 20.0, cpus: set[int] | None = None
 ) -> Iterator[int]:
-    """Start ``args`` (on ``cpus`` only, if given), wait until ``port`` accepts, yield the pid; stop it afterwards."""
-    child = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    if cpus is not None:
-        # Set before the interpreter has started any thread: every thread it starts inherits it.
-        os.sched_setaffinity(child.pid, cpus)
-    try:
-        if not wait_port(port, timeout):
-            child.kill()
-            _, err = child.communicate(timeout=5)
-            raise RuntimeError(f"{args[:4]} did not start: {err.decode()[-800:]}")
-        yield child.pid
-    finally:
-        child.terminate()
+    """Start ``args`` (on ``cpus`` only, if given), wait until ``port`` accepts, yield the pid; stop it afterwards.
+
+    The child's stderr goes to a temporary file, not a pipe: nothing reads a pipe while the bench runs,
+    and a server that logs more than the pipe holds (64 KiB) would block on its next log line. Its tail is
+    printed when the bench fails while the child runs."""
+    with tempfile.TemporaryFile() as errors:
+        child = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        if cpus is not None:
+            # Set before the interpreter has started any thread: every thread it starts inherits it.
+            os.sched_setaffinity(child.pid, cpus)
         try:
-            child.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(timeout=5)
+            if not wait_port(port, timeout):
+                child.kill()
+                child.wait(timeout=5)
+                errors.seek(0)
+                raise RuntimeError(f"{args[:4]} did not start: {errors.read().decode(errors='replace')[-800:]}")
+            yield child.pid
+        except BaseException:
+            errors.seek(0)
+            print(f"{args[:4]} stderr, last lines:\n{errors.read().decode(errors='replace')[-2000:]}", file=sys.stderr)
+            raise
+        finally:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(timeout=5)
 
 
 def uvicorn_args(target: str, port: int) -> list[str]:
