@@ -54,12 +54,12 @@ def process(
         if cpus is not None:
             # Set before the interpreter has started any thread: every thread it starts inherits it.
             os.sched_setaffinity(child.pid, cpus)
+        if not wait_port(port, timeout):
+            child.kill()
+            child.wait(timeout=5)
+            errors.seek(0)
+            raise RuntimeError(f"{args[:4]} did not start: {errors.read().decode(errors='replace')[-800:]}")
         try:
-            if not wait_port(port, timeout):
-                child.kill()
-                child.wait(timeout=5)
-                errors.seek(0)
-                raise RuntimeError(f"{args[:4]} did not start: {errors.read().decode(errors='replace')[-800:]}")
             yield child.pid
         except BaseException:
             errors.seek(0)
