@@ -19,7 +19,7 @@ from kit.logging import redact_text
 
 _tracer = trace.get_tracer("gateway")
 _TRACE_HEADERS = (b"traceparent", b"tracestate", b"baggage")
-#: Probes and scrapes: no span, no access log (as kit.telemetry.EXCLUDED_URLS for the services).
+#: Probes and scrapes: no span, no access log (as kit.telemetry.UNTRACED_PATHS for the services).
 UNTRACED_PATHS = frozenset({"/healthz", "/metrics"})
 
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -30,7 +30,7 @@ from kit.permissions import PermissionClient
 from kit.revocation import RevocationFeed
 from kit.service_auth import ClientCredentialsProvider
 from kit.settings import ServiceSettings
-from kit.telemetry import instrument_app, instrument_engine, instrument_httpx, tracer_provider_for
+from kit.telemetry import instrument_engine, instrument_httpx, server_telemetry, tracer_provider_for
 
 logger = logging.getLogger("kit.app")
 
@@ -106,6 +106,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         version=spec.version,
         lifespan=lifespan,
         openapi_tags=spec.openapi_tags or None,
+        telemetry=server_telemetry(provider),
     )
     install_error_handlers(app)
     app.include_router(health_router(settings.schema_name, spec.migrations_dir))
@@ -114,7 +115,6 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         app.include_router(router)
     for router in spec.routers:
         app.include_router(router, dependencies=[Depends(authenticate)])
-    instrument_app(app, provider)
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
     app.add_middleware(RequestIdMiddleware)
     return app

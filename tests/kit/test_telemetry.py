@@ -1,11 +1,14 @@
-"""SQL statements get one span each, in the request's trace, and a failure never puts values in a trace."""
+"""A request is one server span and each SQL statement one client span, in the caller's trace; a failure never
+puts values in a trace."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
+from fastapi import APIRouter
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -16,7 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from kit.telemetry import instrument_engine
+from services.risk.app import create as create_risk
 from tests.support.database import TestDatabases
+from tests.support.suite import service_settings
 
 PHONE = "13812345678"
 
@@ -106,3 +111,87 @@ async def test_no_span_outside_a_sampled_trace_costs_a_recording(
         async with engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     assert sql_spans(exporter) == []
+
+
+# --- The server span of a service (FastAPI's own telemetry, configured by kit.telemetry.server_telemetry)
+
+SECRET_IN_ERROR = "postgresql://admin:hunter2@db"
+TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
+PARENT_SPAN_ID = 0x00F067AA0BA902B7
+
+
+def traced_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/demo/cases/{case_id}")
+    async def case(case_id: int) -> dict[str, int]:
+        return {"case": case_id}
+
+    @router.post("/demo/crash")
+    async def crash() -> None:
+        raise RuntimeError(f"driver said {SECRET_IN_ERROR} for {PHONE}")
+
+    return router
+
+
+@pytest.fixture
+async def service(fresh_database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    application = create_risk(service_settings("risk", fresh_database_url))
+    application.include_router(traced_router())
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application, raise_app_exceptions=False, client=("203.0.113.7", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://risk") as client:
+            yield client
+
+
+def server_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
+    return [span for span in exporter.get_finished_spans() if span.kind is SpanKind.SERVER]
+
+
+async def test_a_request_is_one_server_span_named_by_its_route_in_the_callers_trace(
+    service: httpx.AsyncClient, clear_spans: InMemorySpanExporter
+) -> None:
+    traceparent = f"00-{TRACE_ID:032x}-{PARENT_SPAN_ID:016x}-01"
+    response = await service.get(
+        f"/demo/cases/42?phone={PHONE}", headers={"traceparent": traceparent, "user-agent": "BankApp/1.0"}
+    )
+    assert response.status_code == 200
+    (span,) = server_spans(clear_spans)
+    assert span.name == "GET /demo/cases/{case_id}"
+    assert span.context is not None
+    assert span.context.trace_id == TRACE_ID
+    assert span.parent is not None
+    assert span.parent.span_id == PARENT_SPAN_ID
+    attributes = dict(span.attributes or {})
+    assert attributes["http.route"] == "/demo/cases/{case_id}"
+    assert attributes["http.request.method"] == "GET"
+    assert attributes["http.response.status_code"] == 200
+    # No per-operation spans (dependencies, endpoint, serialisation) in the trace.
+    assert [s.name for s in clear_spans.get_finished_spans()] == ["GET /demo/cases/{case_id}"]
+    # The client's address, its user agent and the query string are not recorded.
+    values = " ".join(map(str, attributes.values()))
+    for typed_by_the_client in ("203.0.113.7", "BankApp", PHONE):
+        assert typed_by_the_client not in values
+
+
+async def test_probes_and_scrapes_are_not_traced(service: httpx.AsyncClient, clear_spans: InMemorySpanExporter) -> None:
+    for path in ("/healthz", "/metrics"):
+        assert (await service.get(path)).status_code == 200
+    assert server_spans(clear_spans) == []
+
+
+async def test_a_failed_request_is_marked_by_the_exceptions_type_only(
+    service: httpx.AsyncClient, clear_spans: InMemorySpanExporter
+) -> None:
+    response = await service.post("/demo/crash")
+    assert response.status_code == 500
+    (span,) = server_spans(clear_spans)
+    assert span.status.status_code is StatusCode.ERROR
+    attributes = dict(span.attributes or {})
+    assert attributes["error.type"] == "RuntimeError"
+    assert attributes["http.response.status_code"] == 500
+    recorded = [span.status.description or "", *map(str, attributes.values())]
+    recorded += [str(event.attributes) for event in span.events]
+    for text_in_span in recorded:
+        assert "hunter2" not in text_in_span
+        assert PHONE not in text_in_span
