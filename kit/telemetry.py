@@ -30,7 +30,8 @@ holds the duplicated value: personal data in a trace backend.
 from __future__ import annotations
 
 from collections.abc import MutableMapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
+from weakref import WeakKeyDictionary
 
 from fastapi.telemetry import TelemetryConfig
 from opentelemetry import trace
@@ -144,8 +145,12 @@ class StatementSpans:
     The span is named ``"<OPERATION> <database>"`` (``SELECT suite``) and carries
     the statement text (bound parameters are never inlined, so no values), the
     system, the database and the server. A failed statement's status names the
-    error type only, never the database's message.
+    error type only, never the database's message. Statements run through
+    SQLAlchemy get theirs from its events; :mod:`kit.statements` asks
+    :meth:`of` the engine and calls :meth:`start` itself.
     """
+
+    _by_engine: ClassVar[WeakKeyDictionary[Engine, StatementSpans]] = WeakKeyDictionary()
 
     def __init__(self, engine: Engine, provider: TracerProvider) -> None:
         self._tracer = provider.get_tracer("kit.sql")
@@ -156,24 +161,56 @@ class StatementSpans:
         if url.host:
             self._static["server.address"] = url.host
             self._static["server.port"] = url.port or 5432
-        event.listen(engine, "before_cursor_execute", self._before, named=True)
-        event.listen(engine, "after_cursor_execute", self._after, named=True)
+        # Positional listeners: a named one makes SQLAlchemy build a dict of its arguments per statement.
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
         event.listen(engine, "handle_error", self._failed)
+        StatementSpans._by_engine[engine] = self
 
-    def _before(self, *, statement: str, context: ExecutionContext | None, **_: object) -> None:
-        if context is None:
-            return
-        # The first word only: the head of the string is enough, splitting it all is not needed.
-        words = statement[:32].split(None, 1)
-        operation = words[0].upper() if words else ""
-        span = self._tracer.start_span(
+    @classmethod
+    def of(cls, engine: Engine) -> StatementSpans | None:
+        """The spans of ``engine``'s statements, if it is instrumented."""
+        return cls._by_engine.get(engine)
+
+    def start(self, operation: str, statement: str) -> Span:
+        """A started span for one statement (``operation``: its first word, upper case)."""
+        return self._tracer.start_span(
             f"{operation} {self._database}" if operation else self._database,
             kind=SpanKind.CLIENT,
             attributes={**self._static, "db.operation.name": operation, "db.query.text": statement},
         )
-        setattr(context, _SPAN_ATTRIBUTE, span)
 
-    def _after(self, *, context: ExecutionContext | None, **_: object) -> None:
+    @staticmethod
+    def failed(span: Span, error_type: str) -> None:
+        """End ``span`` as failed, naming the error's type only (never the database's message)."""
+        span.set_attribute("error.type", error_type)
+        span.set_status(Status(StatusCode.ERROR, error_type))
+        span.end()
+
+    def _before(  # noqa: PLR0917 (SQLAlchemy's positional event signature)
+        self,
+        connection: Any,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: ExecutionContext | None,
+        executemany: bool,
+    ) -> None:
+        if context is None:
+            return
+        # The first word only: the head of the string is enough, splitting it all is not needed.
+        words = statement[:32].split(None, 1)
+        setattr(context, _SPAN_ATTRIBUTE, self.start(words[0].upper() if words else "", statement))
+
+    def _after(  # noqa: PLR0917 (SQLAlchemy's positional event signature)
+        self,
+        connection: Any,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: ExecutionContext | None,
+        executemany: bool,
+    ) -> None:
         span = getattr(context, _SPAN_ATTRIBUTE, None)
         if span is not None:
             span.end()
@@ -185,10 +222,7 @@ class StatementSpans:
         if span is None:
             return
         setattr(failure.execution_context, _SPAN_ATTRIBUTE, None)
-        error_type = type(failure.original_exception).__name__
-        span.set_attribute("error.type", error_type)
-        span.set_status(Status(StatusCode.ERROR, error_type))
-        span.end()
+        self.failed(span, type(failure.original_exception).__name__)
 
 
 def instrument_engine(engine: AsyncEngine, provider: TracerProvider) -> StatementSpans:
