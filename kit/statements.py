@@ -26,7 +26,8 @@ execution to the asyncpg connection underneath the request's session:
 Rows come back as asyncpg records (JSON decoded by the codec SQLAlchemy's
 dialect installs on each connection). The ORM's identity map does not see
 them: use it for statements whose rows the request does not also load
-through the ORM, or attach the object explicitly.
+through the ORM, or make the row an object of the session with
+:func:`attach` (then changes to it are flushed like any loaded object's).
 
 This module relies on two attributes of SQLAlchemy's asyncpg adapter (the
 adapter begins its transaction lazily, at the first statement);
@@ -37,20 +38,24 @@ fails there and not in production.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import asyncpg
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import SessionTransaction
+from sqlalchemy.orm import SessionTransaction, make_transient_to_detached
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from kit.telemetry import StatementSpans
+
+_Model = TypeVar("_Model")
 
 _DIALECT: Dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
 
@@ -79,7 +84,9 @@ class _Parameter:
 
 @dataclass(slots=True)
 class _TransactionConnection:
-    transaction: SessionTransaction
+    #: Weak: the session keeps this in its ``info``, and a strong reference back to the session's
+    #: transaction (which refers to the session) would make every request's session cyclic garbage.
+    transaction: weakref.ref[SessionTransaction]
     connection: AsyncConnection
     driver: asyncpg.Connection
     spans: StatementSpans | None
@@ -162,7 +169,7 @@ async def _transaction_connection(session: AsyncSession) -> _TransactionConnecti
     """The asyncpg connection of the session's current transaction, begun if it was not yet."""
     transaction = session.sync_session.get_transaction()
     held: _TransactionConnection | None = session.info.get(_INFO_KEY)
-    if held is not None and held.transaction is transaction and transaction is not None and transaction.is_active:
+    if held is not None and transaction is not None and held.transaction() is transaction and transaction.is_active:
         return held
     connection = await session.connection()
     pooled = await connection.get_raw_connection()
@@ -181,7 +188,7 @@ async def _transaction_connection(session: AsyncSession) -> _TransactionConnecti
     transaction = session.sync_session.get_transaction()
     assert transaction is not None  # session.connection() began one
     held = _TransactionConnection(
-        transaction=transaction,
+        transaction=weakref.ref(transaction),
         connection=connection,
         driver=cast(asyncpg.Connection, pooled.driver_connection),
         spans=StatementSpans.of(connection.sync_engine),
@@ -205,3 +212,25 @@ async def _as_sqlalchemy_error(connection: AsyncConnection, sql: str, failure: E
     if isinstance(failure, asyncpg.exceptions.PostgresError):
         return sa_exc.DBAPIError(sql, None, failure, hide_parameters=True)
     return None
+
+
+def attach(session: AsyncSession, model: type[_Model], record: Mapping[str, Any]) -> _Model:
+    """The ORM object of ``session`` for a row a :class:`Statement` read (``model``'s columns, by name), as if
+    the session had loaded it: a change to it is flushed as an UPDATE of that row."""
+    instance = model(**{key: record[name] for key, name in _column_names(model)})
+    make_transient_to_detached(instance)
+    session.add(instance)
+    return instance
+
+
+_COLUMN_NAMES: dict[type[Any], tuple[tuple[str, str], ...]] = {}
+
+
+def _column_names(model: type[Any]) -> tuple[tuple[str, str], ...]:
+    """(attribute, column name) of each column ``model`` maps."""
+    names = _COLUMN_NAMES.get(model)
+    if names is None:
+        names = _COLUMN_NAMES[model] = tuple(
+            (attribute.key, attribute.columns[0].name) for attribute in inspect(model).column_attrs
+        )
+    return names
