@@ -17,6 +17,9 @@ append-only file (a WORM mount) the service cannot rewrite.
 :meth:`AuditLog.verify` walks the chain and reports the first bad entry: edited,
 removed, reordered, or a tail truncated behind a checkpoint.
 
+The append runs on the request transaction's asyncpg connection (:mod:`kit.statements`):
+it is the fixed cost of every audited request.
+
 Entries carry ids and vault tokens, never personal data.
 """
 
@@ -63,6 +66,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.context import current_request_id
+from kit.statements import Statement
 
 GENESIS_HASH = bytes(32)
 _VERIFY_BATCH = 1000
@@ -173,7 +177,7 @@ class AuditLog:
             Column("entry_hash", LargeBinary(32), nullable=False),
             CheckConstraint("id = 1", name="single_row"),
         )
-        self._statement = self._append_statement()
+        self._statement = Statement(self._append_statement())
 
     def _append_statement(self) -> TextClause:
         """The whole append in one round trip (see the module docstring for why it is safe)."""
@@ -252,13 +256,11 @@ class AuditLog:
         fields = record.hashed_fields()
         del fields["seq"]
         before_seq, after_seq = canonical_around_seq(fields)
-        row = (
-            await session.execute(
-                self._statement,
-                {"before_seq": before_seq, "after_seq": after_seq} | _entry_params(record),
-            )
-        ).one()
-        record.seq, record.prev_hash, record.entry_hash = row.seq, row.prev_hash, row.entry_hash
+        row = await self._statement.fetchrow(
+            session, {"before_seq": before_seq, "after_seq": after_seq} | _entry_params(record)
+        )
+        assert row is not None  # INSERT ... RETURNING of one row
+        record.seq, record.prev_hash, record.entry_hash = row["seq"], row["prev_hash"], row["entry_hash"]
         if compute_hash(record.prev_hash, record.hashed_fields()) != record.entry_hash:
             # The database and the verifier disagree on the bytes hashed (a server
             # encoding that rewrites the text, say): never leave an entry the
