@@ -24,6 +24,7 @@ from sqlalchemy import Select, Table, bindparam, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from kit.statements import Statement, attach
 from services.identity.accounts.service import has_contact, identifier_index
 from services.identity.crypto import token_hash
 from services.identity.errors import (
@@ -137,11 +138,12 @@ def _login_lookup(column: InstrumentedAttribute[Any]) -> Select[Any]:
     )
 
 
-#: One per identifier column, built once (a reused statement keeps its cache key).
+#: One per identifier column, compiled once and run by asyncpg (``kit.statements``: a login is a few
+#: statements, and SQLAlchemy's execution path was a fifth of its event-loop work).
 _LOGIN_LOOKUP = {
-    "email_index": _login_lookup(Account.email_index),
-    "phone_index": _login_lookup(Account.phone_index),
-    "username": _login_lookup(Account.username),
+    "email_index": Statement(_login_lookup(Account.email_index)),
+    "phone_index": Statement(_login_lookup(Account.phone_index)),
+    "username": Statement(_login_lookup(Account.username)),
 }
 
 
@@ -195,8 +197,9 @@ async def password_login(
     """
     column, value = identifier_index(runtime.keyring, identifier)
     ident_index = runtime.keyring.index("login", value)
-    found = (await session.execute(_LOGIN_LOOKUP[column], {"value": value} | signal_fact_params(runtime, ctx))).first()
-    account: Account | None = found[0] if found is not None else None
+    found = await _LOGIN_LOOKUP[column].fetchrow(session, {"value": value} | signal_fact_params(runtime, ctx))
+    # The locked row becomes the session's Account: counters and a rehash are flushed as UPDATEs of it.
+    account = attach(session, Account, found) if found is not None else None
     # Every attempt of this request goes to the log under the same account, identifier and method.
     log_attempt = functools.partial(
         record_attempt, session, account=account, identifier=ident_index, ctx=ctx, method="pwd"
@@ -222,11 +225,11 @@ async def password_login(
     if runtime.passwords.needs_rehash(account.password_hash):
         account.password_hash = await runtime.passwords.hash(password)
     assert found is not None
-    if account.kind == AccountKind.customer and not found.phone_verified:
+    if account.kind == AccountKind.customer and not found["phone_verified"]:
         await log_attempt(result="failure", reason="contact_not_verified")
         raise ContactNotVerified("verify your phone number with the code we sent first")
     assessment = await assess(session, runtime, account, ctx, signal_facts_of(found))
-    strong = bool(found.strong_factor)
+    strong = bool(found["strong_factor"])
     if assessment.decision == "deny":
         await log_attempt(
             result="denied",

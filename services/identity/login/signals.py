@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -99,15 +100,15 @@ def signal_fact_params(runtime: Runtime, ctx: LoginContext) -> dict[str, Any]:
     return {"device_id": ctx.device_id, "since": since}
 
 
-def signal_facts_of(row: Any) -> SignalFacts:
+def signal_facts_of(row: Mapping[Any, Any]) -> SignalFacts:
     """The facts from a result row that selected :func:`signal_fact_columns`."""
     return SignalFacts(
-        devices=row.devices or 0,
-        known_device=bool(row.known_device),
-        regions=list(row.regions or ()),
-        failures=row.failures or 0,
-        last_ip=row.last_ip,
-        last_success_at=row.last_success_at,
+        devices=row["devices"] or 0,
+        known_device=bool(row["known_device"]),
+        regions=list(row["regions"] or ()),
+        failures=row["failures"] or 0,
+        last_ip=row["last_ip"],
+        last_success_at=row["last_success_at"],
     )
 
 
@@ -117,7 +118,7 @@ _SIGNAL_FACTS = select(*signal_fact_columns(bindparam("account_id", type_=Uuid()
 
 async def signal_facts(session: AsyncSession, runtime: Runtime, account: Account, ctx: LoginContext) -> SignalFacts:
     params = signal_fact_params(runtime, ctx) | {"account_id": account.id}
-    return signal_facts_of((await session.execute(_SIGNAL_FACTS, params)).one())
+    return signal_facts_of((await session.execute(_SIGNAL_FACTS, params)).one()._mapping)
 
 
 async def compute_signals(session: AsyncSession, runtime: Runtime, account: Account, ctx: LoginContext) -> list[str]:

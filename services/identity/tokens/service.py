@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, String, Uuid, bindparam, column, exists, select, text
+from sqlalchemy import DateTime, String, Uuid, bindparam, exists, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.statements import Statement
 from services.identity.crypto import token_hash
 from services.identity.errors import InvalidRefreshToken
 from services.identity.models import Account, AccountStatus, Session
@@ -90,8 +91,9 @@ def _new_refresh_token() -> str:
 #: whether the account had any device before: both CTEs see the snapshot from before the upsert), the
 #: session, its first refresh token (the token row refers to the session row) and the login log's
 #: success row. Without a device id the device part inserts nothing.
-_OPEN_LOGIN_SESSION = text(
-    """
+_OPEN_LOGIN_SESSION = Statement(
+    text(
+        """
     WITH earlier AS (
         SELECT EXISTS (SELECT 1 FROM identity.device WHERE account_id = :account_id) AS had_devices
     ), seen AS (
@@ -122,13 +124,14 @@ _OPEN_LOGIN_SESSION = text(
     SELECT earlier.had_devices AND coalesce((SELECT first_seen_at = :now FROM seen), false) AS new_device
     FROM earlier
     """
-).bindparams(
-    bindparam("amr", type_=JSONB()),
-    bindparam("signals", type_=JSONB()),
-    bindparam("device_id", type_=String()),
-    bindparam("now", type_=DateTime(timezone=True)),
-    bindparam("account_id", type_=Uuid()),
-    bindparam("device_row_id", type_=Uuid()),
+    ).bindparams(
+        bindparam("amr", type_=JSONB()),
+        bindparam("signals", type_=JSONB()),
+        bindparam("device_id", type_=String()),
+        bindparam("now", type_=DateTime(timezone=True)),
+        bindparam("account_id", type_=Uuid()),
+        bindparam("device_row_id", type_=Uuid()),
+    )
 )
 
 
@@ -162,8 +165,8 @@ async def start_session(
     session_id = uuid.uuid4()
     expires = login.now + timedelta(seconds=settings.session_absolute_ttl_seconds)
     refresh = _new_refresh_token()
-    new_device = await session.scalar(
-        _OPEN_LOGIN_SESSION,
+    new_device = await _OPEN_LOGIN_SESSION.fetchval(
+        session,
         {
             "id": session_id,
             "account_id": account.id,
@@ -205,8 +208,9 @@ class RefreshOutcome:
 #: rotates nothing (``used`` also re-checks ``used_at IS NULL`` on the locked
 #: row). ``used``, ``touched`` and ``issued`` only act when every condition for a
 #: rotation holds; the caller tells the refusals apart from the row it gets back.
-_ROTATE = text(
-    """
+_ROTATE = Statement(
+    text(
+        """
     WITH presented AS (
         SELECT t.token_hash, t.used_at, t.expires_at AS token_expires_at,
                s.id AS session_id, s.account_id, s.kind, s.amr, s.acr,
@@ -234,14 +238,7 @@ _ROTATE = text(
            EXISTS (SELECT 1 FROM issued) AS rotated
     FROM presented AS p
     """
-).columns(
-    column("used_at", DateTime(timezone=True)),
-    column("session_id", Uuid()),
-    column("account_id", Uuid()),
-    column("kind", String()),
-    column("amr", JSONB()),
-    column("acr", String()),
-    column("rotated", Boolean()),
+    )
 )
 
 _REVOKE_FOR_REUSE = text(
@@ -258,33 +255,30 @@ async def rotate_refresh(session: AsyncSession, runtime: Runtime, presented: str
     """
     now = datetime.now(UTC)
     refresh = _new_refresh_token()
-    found = (
-        await session.execute(
-            _ROTATE,
-            {
-                "presented": token_hash(presented),
-                "now": now,
-                "active": AccountStatus.active.value,
-                "new_hash": token_hash(refresh),
-                "new_expires": now + timedelta(seconds=runtime.settings.refresh_token_ttl_seconds),
-            },
-        )
-    ).first()
+    found = await _ROTATE.fetchrow(
+        session,
+        {
+            "presented": token_hash(presented),
+            "now": now,
+            "active": AccountStatus.active.value,
+            "new_hash": token_hash(refresh),
+            "new_expires": now + timedelta(seconds=runtime.settings.refresh_token_ttl_seconds),
+        },
+    )
     if found is None:
         raise InvalidRefreshToken()
-    if found.used_at is not None:
+    session_id: uuid.UUID = found["session_id"]
+    if found["used_at"] is not None:
         # The session row is locked by _ROTATE: the revocation cannot race a rotation.
-        await session.execute(_REVOKE_FOR_REUSE, {"now": now, "session_id": found.session_id})
-        return RefreshOutcome(None, reused_session=found.session_id)
-    if not found.rotated:
+        await session.execute(_REVOKE_FOR_REUSE, {"now": now, "session_id": session_id})
+        return RefreshOutcome(None, reused_session=session_id)
+    if not found["rotated"]:
         raise InvalidRefreshToken("the session has ended")
-    amr = list(found.amr)
+    amr, acr = list(found["amr"]), found["acr"]
     token = await access_token(
-        runtime, subject=str(found.account_id), kind=found.kind, session_id=found.session_id, amr=amr, acr=found.acr
+        runtime, subject=str(found["account_id"]), kind=found["kind"], session_id=session_id, amr=amr, acr=acr
     )
-    return RefreshOutcome(
-        TokenPair(token, refresh, runtime.settings.access_token_ttl_seconds, found.session_id, found.acr, amr)
-    )
+    return RefreshOutcome(TokenPair(token, refresh, runtime.settings.access_token_ttl_seconds, session_id, acr, amr))
 
 
 #: Built once (a reused statement keeps its cache key); reads one boolean instead of loading the session row.
