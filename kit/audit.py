@@ -30,7 +30,7 @@ import enum
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -54,7 +54,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    TextClause,
     Uuid,
     bindparam,
     func,
@@ -64,6 +63,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from kit.context import current_request_id
 from kit.statements import Statement
@@ -134,6 +134,31 @@ class AuditChainMismatch(RuntimeError):
         super().__init__(f"audit chain {schema}: entry {seq} hashed differently by the database")
 
 
+#: The CTE of :meth:`AuditLog.append_ctes` that returns the appended entry's ``seq``, ``prev_hash``, ``entry_hash``.
+APPENDED = "audit_appended"
+
+
+@dataclass(slots=True)
+class PendingEntry:
+    """An entry on its way into the chain inside a statement (see :meth:`AuditLog.append_ctes`)."""
+
+    schema: str
+    record: AuditRecord
+    #: The statement's ``audit_*`` parameters.
+    params: dict[str, Any]
+
+    def appended(self, row: Mapping[str, Any]) -> AuditRecord:
+        """The entry as appended, from ``seq``, ``prev_hash`` and ``entry_hash`` of ``audit_appended``."""
+        record = self.record
+        record.seq, record.prev_hash, record.entry_hash = row["seq"], row["prev_hash"], row["entry_hash"]
+        if compute_hash(record.prev_hash, record.hashed_fields()) != record.entry_hash:
+            # The database and the verifier disagree on the bytes hashed (a server
+            # encoding that rewrites the text, say): never leave an entry the
+            # verifier would reject; the request fails and rolls back instead.
+            raise AuditChainMismatch(self.schema, record.seq)
+        return record
+
+
 class AuditLog:
     """The audit tables of one service schema and the operations on them."""
 
@@ -177,56 +202,65 @@ class AuditLog:
             Column("entry_hash", LargeBinary(32), nullable=False),
             CheckConstraint("id = 1", name="single_row"),
         )
-        self._statement = Statement(self._append_statement())
+        append = f"WITH {self.append_ctes()} SELECT seq, prev_hash, entry_hash FROM {APPENDED}"  # noqa: S608
+        self._statement = Statement(text(append).bindparams(*self.append_binds()))
 
-    def _append_statement(self) -> TextClause:
-        """The whole append in one round trip (see the module docstring for why it is safe)."""
+    def append_ctes(self) -> str:
+        """The append as two CTEs for the ``WITH`` of a statement (see the module docstring for why it is safe).
+
+        A request that ends with a statement of its own can append its audit entry in that statement,
+        saving a round trip: join this to its ``WITH``, add :meth:`append_binds` to its bind parameters,
+        pass :meth:`pending`'s parameters, select ``seq``, ``prev_hash`` and ``entry_hash`` from
+        ``audit_appended`` and hand that row to :meth:`PendingEntry.appended`. Parameter names start with
+        ``audit_``. The head's row lock is held from this statement to the commit, as for :meth:`append`.
+        """
         head, entries = f'"{self.schema}".audit_head', f'"{self.schema}".audit_entry'
         digits = "convert_to(({seq})::text, 'UTF8')"
         # The schema is the service's own constant, never input.
-        return text(
-            f"""
-            WITH head AS (
+        return f"""
+            audit_head_advanced AS (
                 INSERT INTO {head} AS h (id, seq, prev_hash, entry_hash)
-                VALUES (1, 1, :genesis, sha256(:genesis || :before_seq || {digits.format(seq="1")} || :after_seq))
+                VALUES (1, 1, :audit_genesis,
+                        sha256(:audit_genesis || :audit_before_seq || {digits.format(seq="1")} || :audit_after_seq))
                 ON CONFLICT (id) DO UPDATE SET
                     seq = h.seq + 1,
                     prev_hash = h.entry_hash,
-                    entry_hash = sha256(h.entry_hash || :before_seq || {digits.format(seq="h.seq + 1")} || :after_seq)
+                    entry_hash = sha256(
+                        h.entry_hash || :audit_before_seq || {digits.format(seq="h.seq + 1")} || :audit_after_seq
+                    )
+                RETURNING seq, prev_hash, entry_hash
+            ), {APPENDED} AS (
+                INSERT INTO {entries} (seq, id, occurred_at, actor, actor_kind, action, target, outcome, detail,
+                                       request_id, trace_id, prev_hash, entry_hash)
+                SELECT head.seq, :audit_id, :audit_occurred_at, :audit_actor, :audit_actor_kind, :audit_action,
+                       :audit_target, :audit_outcome, :audit_detail, :audit_request_id, :audit_trace_id,
+                       head.prev_hash, head.entry_hash
+                FROM audit_head_advanced AS head
                 RETURNING seq, prev_hash, entry_hash
             )
-            INSERT INTO {entries} (seq, id, occurred_at, actor, actor_kind, action, target, outcome, detail,
-                                   request_id, trace_id, prev_hash, entry_hash)
-            SELECT head.seq, :id, :occurred_at, :actor, :actor_kind, :action, :target, :outcome, :detail,
-                   :request_id, :trace_id, head.prev_hash, head.entry_hash
-            FROM head
-            RETURNING seq, prev_hash, entry_hash
             """  # noqa: S608
-        ).bindparams(
-            bindparam("genesis", GENESIS_HASH, type_=LargeBinary),
-            bindparam("before_seq", type_=LargeBinary),
-            bindparam("after_seq", type_=LargeBinary),
-            bindparam("id", type_=Uuid),
-            bindparam("occurred_at", type_=DateTime(timezone=True)),
-            bindparam("actor", type_=String),
-            bindparam("actor_kind", type_=String),
-            bindparam("action", type_=String),
-            bindparam("target", type_=String),
-            bindparam("outcome", type_=String),
-            bindparam("detail", type_=JSONB),
-            bindparam("request_id", type_=String),
-            bindparam("trace_id", type_=String),
-        )
 
-    async def _tail(self, session: AsyncSession, *, lock: bool = False) -> tuple[int, bytes]:
-        """(seq, entry_hash) of the last entry; with ``lock``, wait for appends in flight to commit."""
-        query = select(self.head.c.seq, self.head.c.entry_hash).where(self.head.c.id == 1)
-        row = (await session.execute(query.with_for_update() if lock else query)).first()
-        return (0, GENESIS_HASH) if row is None else (row.seq, row.entry_hash)
+    @staticmethod
+    def append_binds() -> list[BindParameter[Any]]:
+        """The types of :meth:`append_ctes`' parameters."""
+        return [
+            bindparam("audit_genesis", GENESIS_HASH, type_=LargeBinary),
+            bindparam("audit_before_seq", type_=LargeBinary),
+            bindparam("audit_after_seq", type_=LargeBinary),
+            bindparam("audit_id", type_=Uuid),
+            bindparam("audit_occurred_at", type_=DateTime(timezone=True)),
+            bindparam("audit_actor", type_=String),
+            bindparam("audit_actor_kind", type_=String),
+            bindparam("audit_action", type_=String),
+            bindparam("audit_target", type_=String),
+            bindparam("audit_outcome", type_=String),
+            bindparam("audit_detail", type_=JSONB),
+            bindparam("audit_request_id", type_=String),
+            bindparam("audit_trace_id", type_=String),
+        ]
 
-    async def append(
+    def pending(
         self,
-        session: AsyncSession,
         *,
         actor: str,
         action: str,
@@ -234,8 +268,8 @@ class AuditLog:
         target: str | None = None,
         outcome: str = "success",
         detail: dict[str, Any] | None = None,
-    ) -> AuditRecord:
-        """Append one entry in the caller's transaction (the request's)."""
+    ) -> PendingEntry:
+        """An entry to append in a statement built with :meth:`append_ctes` (its parameters: ``.params``)."""
         span_context = trace.get_current_span().get_span_context()
         record = AuditRecord(
             seq=0,
@@ -256,17 +290,34 @@ class AuditLog:
         fields = record.hashed_fields()
         del fields["seq"]
         before_seq, after_seq = canonical_around_seq(fields)
-        row = await self._statement.fetchrow(
-            session, {"before_seq": before_seq, "after_seq": after_seq} | _entry_params(record)
+        params = {"audit_before_seq": before_seq, "audit_after_seq": after_seq}
+        params.update((f"audit_{name}", value) for name, value in _entry_params(record).items())
+        return PendingEntry(self.schema, record, params)
+
+    async def _tail(self, session: AsyncSession, *, lock: bool = False) -> tuple[int, bytes]:
+        """(seq, entry_hash) of the last entry; with ``lock``, wait for appends in flight to commit."""
+        query = select(self.head.c.seq, self.head.c.entry_hash).where(self.head.c.id == 1)
+        row = (await session.execute(query.with_for_update() if lock else query)).first()
+        return (0, GENESIS_HASH) if row is None else (row.seq, row.entry_hash)
+
+    async def append(
+        self,
+        session: AsyncSession,
+        *,
+        actor: str,
+        action: str,
+        actor_kind: str = "staff",
+        target: str | None = None,
+        outcome: str = "success",
+        detail: dict[str, Any] | None = None,
+    ) -> AuditRecord:
+        """Append one entry in the caller's transaction (the request's)."""
+        entry = self.pending(
+            actor=actor, action=action, actor_kind=actor_kind, target=target, outcome=outcome, detail=detail
         )
-        assert row is not None  # INSERT ... RETURNING of one row
-        record.seq, record.prev_hash, record.entry_hash = row["seq"], row["prev_hash"], row["entry_hash"]
-        if compute_hash(record.prev_hash, record.hashed_fields()) != record.entry_hash:
-            # The database and the verifier disagree on the bytes hashed (a server
-            # encoding that rewrites the text, say): never leave an entry the
-            # verifier would reject; the request fails and rolls back instead.
-            raise AuditChainMismatch(self.schema, record.seq)
-        return record
+        row = await self._statement.fetchrow(session, entry.params)
+        assert row is not None  # one row inserted, returned
+        return entry.appended(row)
 
     async def checkpoint(self, session: AsyncSession, signing_key: Ed25519PrivateKey) -> Checkpoint | None:
         """Sign the current tail. Call in its own transaction, then commit.

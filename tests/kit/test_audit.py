@@ -6,11 +6,14 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import String, bindparam, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from kit.audit import (
+    APPENDED,
+    GENESIS_HASH,
+    AuditChainMismatch,
     Checkpoint,
     Problem,
     compute_hash,
@@ -18,6 +21,7 @@ from kit.audit import (
     load_checkpoints,
     signing_key_from_secret,
 )
+from kit.statements import Statement
 from tests.kit.conftest import SCHEMA, audit_log
 
 KEY = signing_key_from_secret("test-audit-key-0123456789abcdef0123456789")
@@ -187,6 +191,51 @@ async def test_twenty_concurrent_writers_leave_one_unbroken_chain(kit_engine: As
     async with AsyncSession(kit_engine) as session:
         seqs = (await session.execute(text(f"SELECT seq FROM {SCHEMA}.audit_entry ORDER BY seq"))).scalars().all()
     assert seqs == list(range(1, 101))
+
+
+#: A caller's statement that writes its own row and appends its audit entry in the same round trip.
+NOTED_AND_AUDITED = Statement(
+    text(
+        f"WITH noted AS (INSERT INTO {SCHEMA}.audit_note (body) VALUES (:body) RETURNING body), "
+        f"{audit_log.append_ctes()} "
+        f"SELECT (SELECT body FROM noted) AS body, seq, prev_hash, entry_hash FROM {APPENDED}"
+    ).bindparams(bindparam("body", type_=String), *audit_log.append_binds())
+)
+
+
+async def test_entries_appended_inside_callers_statements_join_the_one_chain(kit_engine: AsyncEngine) -> None:
+    """Twenty writers, half appending through their own statement, half through append(), in parallel."""
+    async with kit_engine.begin() as connection:
+        await connection.execute(text(f"CREATE TABLE {SCHEMA}.audit_note (body text)"))
+    sessions = async_sessionmaker(kit_engine, expire_on_commit=False)
+
+    async def writer(number: int) -> None:
+        for index in range(5):
+            async with sessions() as session, session.begin():
+                if number % 2:
+                    await audit_log.append(session, actor=f"writer-{number}", action="test.write", detail={"i": index})
+                    continue
+                entry = audit_log.pending(actor=f"writer-{number}", action="test.noted", detail={"i": index})
+                row = await NOTED_AND_AUDITED.fetchrow(session, {"body": f"{number}-{index}"} | entry.params)
+                assert row is not None
+                assert row["body"] == f"{number}-{index}"
+                appended = entry.appended(row)
+                assert appended.seq == row["seq"]
+                assert appended.action == "test.noted"
+
+    await asyncio.gather(*(writer(n) for n in range(20)))
+    report = await verify(kit_engine)
+    assert report.ok
+    assert report.entries_checked == 100
+    async with AsyncSession(kit_engine) as session:
+        assert (await session.execute(text(f"SELECT count(*) FROM {SCHEMA}.audit_note"))).scalar_one() == 50
+
+
+def test_an_entry_the_database_hashed_differently_is_refused() -> None:
+    """The hash the database computed must be the verifier's (else the request fails, nothing is kept)."""
+    entry = audit_log.pending(actor="a", action="x")
+    with pytest.raises(AuditChainMismatch):
+        entry.appended({"seq": 1, "prev_hash": GENESIS_HASH, "entry_hash": bytes(32)})
 
 
 async def test_a_rolled_back_append_leaves_no_trace(kit_engine: AsyncEngine) -> None:
