@@ -315,6 +315,10 @@ class AuditLog:
         entry = self.pending(
             actor=actor, action=action, actor_kind=actor_kind, target=target, outcome=outcome, detail=detail
         )
+        return await self.append_entry(session, entry)
+
+    async def append_entry(self, session: AsyncSession, entry: PendingEntry) -> AuditRecord:
+        """Append an entry made by :meth:`pending` with a statement of its own."""
         row = await self._statement.fetchrow(session, entry.params)
         assert row is not None  # one row inserted, returned
         return entry.appended(row)

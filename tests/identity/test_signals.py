@@ -12,10 +12,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
+from kit.audit import signing_key_from_secret
 from kit.http import ServiceClient
 from services.identity.login.geo import OfflineGeoLookup
 from services.identity.login.signals import LoginContext, compute_signals
-from services.identity.models import Account, LoginAttempt
+from services.identity.models import Account, LoginAttempt, audit_log
 from services.identity.runtime import Runtime
 from tests.identity.support import latest_code, login, register, sink
 
@@ -90,9 +91,25 @@ async def test_risk_allow_and_deny(
     assert (await _login(client, data, "dev-a", SHANGHAI)).json()["reasons"] == ["velocity"]
 
 
-async def test_new_device_is_challenged_and_the_customer_told(client: httpx.AsyncClient) -> None:
+async def login_audits(app: FastAPI, account_id: str) -> list[tuple[str | None, dict[str, object]]]:
+    """(session id, detail) of the account's ``login.succeeded`` audit entries, oldest first."""
+    entries = audit_log.entries
+    async with app.state.database.sessionmaker() as session:
+        rows = await session.execute(
+            select(entries.c.target, entries.c.detail)
+            .where(entries.c.actor == account_id, entries.c.action == "login.succeeded")
+            .order_by(entries.c.seq)
+        )
+    return [(target, detail) for target, detail in rows]
+
+
+async def test_new_device_is_challenged_and_the_customer_told(client: httpx.AsyncClient, identity_app: FastAPI) -> None:
+    """Also what the audit entries of the logins say: the password-only ones are appended in the session's
+    own statement (the device known new or not from the account's locked row), the one finished with a
+    second factor in a statement of its own."""
     account_id, data = await register(client)
-    assert (await _login(client, data, "phone-1", SHANGHAI)).json()["status"] == "authenticated"
+    first = (await _login(client, data, "phone-1", SHANGHAI)).json()
+    assert first["status"] == "authenticated"
     challenged = (await _login(client, data, "tablet-2", SHANGHAI)).json()
     assert (challenged["status"], challenged["reasons"]) == ("mfa_required", ["new_device"])
     await client.post("/public/login/challenge/send", json={"challenge": challenged["challenge"], "channel": "sms"})
@@ -103,7 +120,16 @@ async def test_new_device_is_challenged_and_the_customer_told(client: httpx.Asyn
     assert done.status_code == 200
     assert any(m["template"] == "alert.new_device" for m in await sink(client, account_id))
     # Known now: no challenge the next time.
-    assert (await _login(client, data, "tablet-2", SHANGHAI)).json()["status"] == "authenticated"
+    third = (await _login(client, data, "tablet-2", SHANGHAI)).json()
+    assert third["status"] == "authenticated"
+    assert await login_audits(identity_app, account_id) == [
+        (first["session_id"], {"amr": ["pwd"], "acr": "aal1", "new_device": False}),
+        (done.json()["session_id"], {"amr": ["pwd", "sms"], "acr": "aal2", "new_device": True}),
+        (third["session_id"], {"amr": ["pwd"], "acr": "aal1", "new_device": False}),
+    ]
+    key = signing_key_from_secret(identity_app.state.settings.audit_signing_key.get_secret_value())
+    async with identity_app.state.database.sessionmaker() as session:
+        assert (await audit_log.verify(session, key.public_key())).ok
 
 
 async def test_new_region_and_impossible_travel(client: httpx.AsyncClient, identity_app: FastAPI) -> None:

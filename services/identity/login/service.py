@@ -38,6 +38,7 @@ from services.identity.errors import (
 from services.identity.login.signals import (
     Assessment,
     LoginContext,
+    SignalFacts,
     assess,
     signal_fact_columns,
     signal_fact_params,
@@ -57,7 +58,7 @@ from services.identity.models import (
 from services.identity.notifications.service import notify_account
 from services.identity.passwords.service import password_expired, set_password
 from services.identity.runtime import Runtime
-from services.identity.tokens.service import LoginFacts, TokenPair, start_session
+from services.identity.tokens.service import LoginFacts, TokenPair, login_audit, start_session
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +229,8 @@ async def password_login(
     if account.kind == AccountKind.customer and not found["phone_verified"]:
         await log_attempt(result="failure", reason="contact_not_verified")
         raise ContactNotVerified("verify your phone number with the code we sent first")
-    assessment = await assess(session, runtime, account, ctx, signal_facts_of(found))
+    facts = signal_facts_of(found)
+    assessment = await assess(session, runtime, account, ctx, facts)
     strong = bool(found["strong_factor"])
     if assessment.decision == "deny":
         await log_attempt(
@@ -240,7 +242,7 @@ async def password_login(
         raise LoginDenied("this login is not allowed; contact the bank")
     if assessment.decision == "allow" and not strong:
         return await complete_login(
-            session, runtime, account, ctx, amr=["pwd"], ident=ident_index, assessment=assessment
+            session, runtime, account, ctx, amr=["pwd"], ident=ident_index, assessment=assessment, facts=facts
         )
     return await open_challenge(session, runtime, account, ctx, assessment=assessment, ident=ident_index, strong=strong)
 
@@ -333,7 +335,10 @@ async def complete_login(
     amr: list[str],
     ident: str,
     assessment: Assessment | None = None,
+    facts: SignalFacts | None = None,
 ) -> TokenPair | PasswordChangeRequired:
+    """Open the session. With ``facts`` (read with the account's locked row) the device is known to be new
+    or not beforehand, and the audit entry rides in the session's statement: one round trip less."""
     if account.failed_count or account.lockout_count or account.locked_until is not None:
         # Only touched when there is something to reset: an untouched account leaves the unit of
         # work nothing to compare or write (the common login).
@@ -344,44 +349,44 @@ async def complete_login(
         account.must_change_password = True
     if account.must_change_password:
         return await _password_change_challenge(session, runtime, account, ctx, amr=amr, ident=ident)
-    opened = await start_session(
+    login = LoginFacts(
+        now=ctx.now,
+        identifier_index=ident,
+        device_id=ctx.device_id,
+        ip=ctx.ip,
+        region=ctx.region,
+        user_agent=ctx.user_agent,
+        signals=assessment.signals if assessment else [],
+        risk_decision=assessment.risk_decision if assessment else None,
+    )
+    if facts is not None:
+        new_device = ctx.device_id is not None and facts.devices > 0 and not facts.known_device
+        if new_device:
+            await _tell_new_device(session, runtime, account)
+        # Pending ORM changes (the account's counters, a notification) are written before the
+        # statement that appends the audit entry: the audit lock is held from it to the commit.
+        await session.flush()
+        opened = await start_session(session, runtime, account, amr=amr, login=login, audited_new_device=new_device)
+        return opened.pair
+    opened = await start_session(session, runtime, account, amr=amr, login=login)
+    if opened.new_device:
+        await _tell_new_device(session, runtime, account)
+    # As above: everything else is written before the audit entry.
+    await session.flush()
+    await audit_log.append_entry(
+        session, login_audit(account, opened.pair.session_id, amr, new_device=opened.new_device)
+    )
+    return opened.pair
+
+
+async def _tell_new_device(session: AsyncSession, runtime: Runtime, account: Account) -> None:
+    await notify_account(
         session,
         runtime,
         account,
-        amr=amr,
-        login=LoginFacts(
-            now=ctx.now,
-            identifier_index=ident,
-            device_id=ctx.device_id,
-            ip=ctx.ip,
-            region=ctx.region,
-            user_agent=ctx.user_agent,
-            signals=assessment.signals if assessment else [],
-            risk_decision=assessment.risk_decision if assessment else None,
-        ),
+        template="alert.new_device",
+        body="A new device signed in to your Bank Suite account. If this was not you, contact the bank.",
     )
-    pair, new_device = opened.pair, opened.new_device
-    if new_device:
-        await notify_account(
-            session,
-            runtime,
-            account,
-            template="alert.new_device",
-            body="A new device signed in to your Bank Suite account. If this was not you, contact the bank.",
-        )
-    # Pending ORM changes (the account's counters, a notification) are written
-    # before the audit entry: the audit lock is held from the append to the
-    # commit, so nothing else should be left to write in between.
-    await session.flush()
-    await audit_log.append(
-        session,
-        actor=str(account.id),
-        actor_kind=account.kind,
-        action="login.succeeded",
-        target=str(pair.session_id),
-        detail={"amr": amr, "acr": pair.acr, "new_device": new_device},
-    )
-    return pair
 
 
 async def _password_change_challenge(
