@@ -85,21 +85,16 @@ def canonical_around_seq(fields: dict[str, Any]) -> tuple[bytes, bytes]:
     """``canonical(fields | {"seq": n})`` split where the digits of ``n`` go: (before, after).
 
     The database knows the sequence number only inside the append statement,
-    so it joins ``before || digits(n) || after`` itself. Keys are rendered one
-    by one exactly as :func:`canonical` renders the whole object (sorted, same
-    separators), which a property test holds against :func:`canonical`.
+    so it joins ``before || digits(n) || after`` itself. The keys sorted before
+    ``"seq"`` and those after it are rendered by :func:`canonical` itself (keys
+    sort the same way inside it), which a property test holds against
+    :func:`canonical` of the whole object.
     """
     if "seq" in fields:
         raise ValueError("the sequence number is the database's to give")
-    rendered = [
-        (key, json.dumps(key, ensure_ascii=False) + ":" + canonical(value).decode()) for key, value in fields.items()
-    ]
-    rendered.append(("seq", '"seq":'))
-    rendered.sort(key=lambda item: item[0])
-    at = next(index for index, (key, _) in enumerate(rendered) if key == "seq")
-    before = "{" + ",".join(part for _, part in rendered[: at + 1])
-    after = ",".join(part for _, part in rendered[at + 1 :])
-    return before.encode(), ((("," + after) if after else "") + "}").encode()
+    before = canonical({key: value for key, value in fields.items() if key < "seq"})[:-1]  # "{...", no "}"
+    after = canonical({key: value for key, value in fields.items() if key > "seq"})[1:]  # "...}", no "{"
+    return before + (b"," if len(before) > 1 else b"") + b'"seq":', (b"," + after) if len(after) > 1 else after
 
 
 def compute_hash(prev_hash: bytes, entry: dict[str, Any]) -> bytes:
