@@ -45,11 +45,11 @@ from typing import Any, TypeVar, cast
 
 import asyncpg
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import inspect
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import SessionTransaction, make_transient_to_detached
+from sqlalchemy.orm import SessionTransaction, class_mapper, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_dict
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -217,7 +217,11 @@ async def _as_sqlalchemy_error(connection: AsyncConnection, sql: str, failure: E
 def attach(session: AsyncSession, model: type[_Model], record: Mapping[str, Any]) -> _Model:
     """The ORM object of ``session`` for a row a :class:`Statement` read (``model``'s columns, by name), as if
     the session had loaded it: a change to it is flushed as an UPDATE of that row."""
-    instance = model(**{key: record[name] for key, name in _column_names(model)})
+    manager = class_mapper(model).class_manager
+    instance: _Model = manager.new_instance()
+    # Values written as a query's loader writes them (no attribute events); make_transient_to_detached then
+    # records them as loaded, so nothing is pending until the caller changes something.
+    instance_dict(instance).update({key: record[name] for key, name in _column_names(model)})
     make_transient_to_detached(instance)
     session.add(instance)
     return instance
@@ -231,6 +235,6 @@ def _column_names(model: type[Any]) -> tuple[tuple[str, str], ...]:
     names = _COLUMN_NAMES.get(model)
     if names is None:
         names = _COLUMN_NAMES[model] = tuple(
-            (attribute.key, attribute.columns[0].name) for attribute in inspect(model).column_attrs
+            (attribute.key, attribute.columns[0].name) for attribute in class_mapper(model).column_attrs
         )
     return names
