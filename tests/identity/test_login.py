@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher, Type
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
@@ -190,3 +191,19 @@ async def test_password_hash_is_upgraded_when_parameters_change(
     upgraded = (await _account(identity_app, account_id)).password_hash
     assert upgraded is not None
     assert upgraded.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+
+
+async def test_a_hash_made_with_older_parameters_is_replaced_at_the_next_login(
+    client: httpx.AsyncClient, identity_app: FastAPI
+) -> None:
+    account_id, data = await register(client)
+    weaker = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1, type=Type.ID).hash(PASSWORD)
+    async with identity_app.state.database.sessionmaker() as session:
+        await session.execute(update(Account).where(Account.id == uuid.UUID(account_id)).values(password_hash=weaker))
+        await session.commit()
+    assert (await login(client, data["phone"], PASSWORD)).json()["status"] == "authenticated"
+    stored = (await _account(identity_app, account_id)).password_hash
+    assert stored is not None
+    assert stored != weaker
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert (await login(client, data["phone"], PASSWORD)).json()["status"] == "authenticated"

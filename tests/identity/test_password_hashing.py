@@ -1,12 +1,16 @@
-"""The argon2 pool is sized to the cores the process may really use (affinity, container CPU limit)."""
+"""The argon2 pool is sized to the cores the process may really use (affinity, container CPU limit); a stored
+hash made with other parameters is flagged for a rehash."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+from argon2 import PasswordHasher, Type
 
+from services.identity.config import IdentitySettings
 from services.identity.passwords import hashing
 
 
@@ -48,3 +52,42 @@ def test_the_pool_takes_the_smaller_of_affinity_and_limit(
     # A pod limited to one CPU on a bigger node hashes on one thread; no limit, or a limit above the
     # affinity, leaves the affinity.
     assert hashing.usable_cores() == expected
+
+
+# --- Which stored hashes are rehashed at the next login
+
+
+@pytest.fixture(scope="module")
+def passwords() -> hashing.Passwords:
+    return hashing.Passwords(IdentitySettings(environment="test"))
+
+
+def test_a_hash_with_the_current_parameters_is_kept(passwords: hashing.Passwords) -> None:
+    assert not passwords.needs_rehash(passwords.hash_sync("Quiet-Harbour-7-Lantern!"))
+
+
+@pytest.mark.parametrize(
+    "made_with",
+    [
+        {"time_cost": 3},  # stronger is still other parameters
+        {"time_cost": 1, "memory_cost": 8192},  # an older, weaker setting
+        {"salt_len": 24},  # same cost, another salt length
+        {"hash_len": 16},
+        {"type": Type.I},
+    ],
+)
+def test_a_hash_with_other_parameters_is_rehashed(passwords: hashing.Passwords, made_with: dict[str, Any]) -> None:
+    settings = IdentitySettings(environment="test")
+    parameters: dict[str, Any] = {
+        "time_cost": settings.argon2_time_cost,
+        "memory_cost": settings.argon2_memory_kib,
+        "parallelism": settings.argon2_parallelism,
+        "type": Type.ID,
+    }
+    stored = PasswordHasher(**(parameters | made_with)).hash("Quiet-Harbour-7-Lantern!")
+    assert passwords.needs_rehash(stored)
+
+
+@pytest.mark.parametrize("stored", ["", "not a hash", "$argon2id$v=19$m=19456,t=2,p=1$", "$2b$12$" + "a" * 53])
+def test_anything_else_is_rehashed(passwords: hashing.Passwords, stored: str) -> None:
+    assert passwords.needs_rehash(stored)

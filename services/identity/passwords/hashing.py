@@ -67,6 +67,9 @@ class Passwords:
         # Verified against when the account does not exist, so an unknown user
         # costs the same time as a wrong password.
         self._dummy = self._hasher.hash("not-a-real-password-just-for-timing")
+        # A hash made with the current parameters starts like this one and is as long (same salt and
+        # hash lengths): checked at every login without parsing the hash.
+        self._current_prefix = self._dummy[: self._dummy.rindex("$", 0, self._dummy.rindex("$")) + 1]
 
     def hash_sync(self, password: str) -> str:
         return self._hasher.hash(password)
@@ -84,6 +87,8 @@ class Passwords:
         return await asyncio.get_running_loop().run_in_executor(_hashing_pool(), self.verify_sync, stored, password)
 
     def needs_rehash(self, stored: str) -> bool:
+        if len(stored) == len(self._dummy) and stored.startswith(self._current_prefix):
+            return False
         try:
             return self._hasher.check_needs_rehash(stored)
         except InvalidHashError:
