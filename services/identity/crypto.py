@@ -66,7 +66,7 @@ class BlindIndex:
         self._key = _derive(secret.encode(), "blind-index")
 
     def __call__(self, kind: str, value: str) -> str:
-        return hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, f"{kind}:{value}".encode(), "sha256").hex()
 
 
 class Keyring:

@@ -9,6 +9,7 @@ demos).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from dataclasses import dataclass
@@ -38,8 +39,10 @@ _BUILTIN: tuple[tuple[str, Place], ...] = (
 class OfflineGeoLookup:
     def __init__(self, table: tuple[tuple[str, Place], ...] = _BUILTIN) -> None:
         self._table = [(ipaddress.ip_network(cidr), place) for cidr, place in table]
+        # Addresses repeat (a customer's, a carrier's NAT): parsing and matching once each is enough.
+        self.locate = functools.lru_cache(maxsize=8192)(self._locate)
 
-    def locate(self, ip: str | None) -> Place | None:
+    def _locate(self, ip: str | None) -> Place | None:
         if not ip:
             return None
         try:
