@@ -77,8 +77,12 @@ def signing_key_from_secret(secret: str) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(secret.encode()).digest())
 
 
+#: Built once: json.dumps with any option builds a new encoder per call.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def canonical(entry: dict[str, Any]) -> bytes:
-    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    return _CANONICAL_JSON.encode(entry).encode()
 
 
 def canonical_around_seq(fields: dict[str, Any]) -> tuple[bytes, bytes]:
