@@ -214,17 +214,27 @@ async def _as_sqlalchemy_error(connection: AsyncConnection, sql: str, failure: E
     return None
 
 
-def attach(session: AsyncSession, model: type[_Model], record: Mapping[str, Any]) -> _Model:
-    """The ORM object of ``session`` for a row a :class:`Statement` read (``model``'s columns, by name), as if
-    the session had loaded it: a change to it is flushed as an UPDATE of that row."""
+def attach(session: AsyncSession, model: type[_Model], record: Mapping[str, Any], *, prefix: str = "") -> _Model:
+    """The ORM object of ``session`` for a row a :class:`Statement` read (``model``'s columns, by name, each
+    after ``prefix``: a row of two tables is selected with ``LABEL_STYLE_TABLENAME_PLUS_COL`` and each attached
+    with ``prefix=table_label_prefix(model)``), as if the session had loaded it: a change to it is flushed as
+    an UPDATE."""
     manager = class_mapper(model).class_manager
     instance: _Model = manager.new_instance()
     # Values written as a query's loader writes them (no attribute events); make_transient_to_detached then
     # records them as loaded, so nothing is pending until the caller changes something.
-    instance_dict(instance).update({key: record[name] for key, name in _column_names(model)})
+    instance_dict(instance).update({key: record[prefix + name] for key, name in _column_names(model)})
     make_transient_to_detached(instance)
     session.add(instance)
     return instance
+
+
+def table_label_prefix(model: type[Any]) -> str:
+    """How ``LABEL_STYLE_TABLENAME_PLUS_COL`` starts the labels of ``model``'s columns (``identity_account_``)."""
+    table = class_mapper(model).local_table
+    name = getattr(table, "name", "")
+    schema = getattr(table, "schema", None)
+    return f"{schema}_{name}_" if schema else f"{name}_"
 
 
 _COLUMN_NAMES: dict[type[Any], tuple[tuple[str, str], ...]] = {}
