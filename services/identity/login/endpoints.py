@@ -97,9 +97,9 @@ async def send_challenge_code(body: ChallengeSendRequest, session: DBSession, ru
 @router.post("/login/challenge/webauthn-options", response_model=WebAuthnOptions)
 async def challenge_webauthn_options(body: ChallengeRef, session: DBSession, runtime: Rt) -> WebAuthnOptions:
     """WebAuthn request options (`navigator.credentials.get`) for a pending login."""
-    challenge, account = await service.load_challenge(session, body.challenge, datetime.now(UTC))
-    raw, options = await authentication_options(session, runtime, account.id)
-    challenge.webauthn_challenge = raw
+    pending = await service.load_challenge(session, body.challenge, datetime.now(UTC))
+    raw, options = await authentication_options(session, runtime, pending.account.id)
+    pending.challenge.webauthn_challenge = raw
     return WebAuthnOptions(options=options)
 
 

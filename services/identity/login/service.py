@@ -16,15 +16,28 @@ from __future__ import annotations
 import base64
 import functools
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, exists, insert, select
+from sqlalchemy import (
+    LABEL_STYLE_TABLENAME_PLUS_COL,
+    DateTime,
+    Select,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    exists,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from kit.statements import Statement, attach
+from kit.statements import Statement, attach, table_label_prefix
 from services.identity.accounts.service import has_contact, identifier_index
 from services.identity.crypto import token_hash
 from services.identity.errors import (
@@ -38,7 +51,6 @@ from services.identity.errors import (
 from services.identity.login.signals import (
     Assessment,
     LoginContext,
-    SignalFacts,
     assess,
     signal_fact_columns,
     signal_fact_params,
@@ -51,6 +63,7 @@ from services.identity.models import (
     AccountKind,
     AccountStatus,
     CustomerProfile,
+    Device,
     LoginAttempt,
     LoginChallenge,
     audit_log,
@@ -123,7 +136,7 @@ async def record_attempt(
 def _login_lookup(column: InstrumentedAttribute[Any]) -> Select[Any]:
     """The account for a login identifier, row-locked so concurrent attempts on it run one at a time, with
     everything the login decides on besides the password (read-only facts, so reading them for a wrong
-    password changes nothing): phone verified, strong factor enrolled, and the signals' facts."""
+    password changes nothing): phone verified, the second factors stored, and the signals' facts."""
     phone_verified = exists().where(
         CustomerProfile.account_id == Account.id, CustomerProfile.phone_verified_at.is_not(None)
     )
@@ -131,7 +144,7 @@ def _login_lookup(column: InstrumentedAttribute[Any]) -> Select[Any]:
         select(
             Account,
             phone_verified.label("phone_verified"),
-            mfa.strong_factor_exists(Account.id).label("strong_factor"),
+            *mfa.stored_factor_columns(Account.id),
             *signal_fact_columns(Account.id),
         )
         .where(column == bindparam("value"))
@@ -231,7 +244,7 @@ async def password_login(
         raise ContactNotVerified("verify your phone number with the code we sent first")
     facts = signal_facts_of(found)
     assessment = await assess(session, runtime, account, ctx, facts)
-    strong = bool(found["strong_factor"])
+    strong = mfa.has_strong_factor(found)
     if assessment.decision == "deny":
         await log_attempt(
             result="denied",
@@ -241,10 +254,15 @@ async def password_login(
         )
         raise LoginDenied("this login is not allowed; contact the bank")
     if assessment.decision == "allow" and not strong:
+        # The account's row lock keeps other logins from adding a device meanwhile.
+        new_device = ctx.device_id is not None and facts.devices > 0 and not facts.known_device
         return await complete_login(
-            session, runtime, account, ctx, amr=["pwd"], ident=ident_index, assessment=assessment, facts=facts
+            session, runtime, account, ctx, amr=["pwd"], ident=ident_index, assessment=assessment, new_device=new_device
         )
-    return await open_challenge(session, runtime, account, ctx, assessment=assessment, ident=ident_index, strong=strong)
+    methods = mfa.factors_of(found, await _contacts(session, runtime, account))
+    return await open_challenge(
+        session, runtime, account, ctx, assessment=assessment, ident=ident_index, strong=strong, methods=methods
+    )
 
 
 async def _contacts(session: AsyncSession, runtime: Runtime, account: Account) -> set[str]:
@@ -261,8 +279,8 @@ async def open_challenge(
     assessment: Assessment,
     ident: str,
     strong: bool,
+    methods: list[str],
 ) -> Challenge:
-    methods = await mfa.available_factors(session, account.id, await _contacts(session, runtime, account))
     if not methods:
         await record_attempt(
             session,
@@ -277,24 +295,68 @@ async def open_challenge(
         )
         raise LoginDenied("a second factor is needed and none is available; contact the bank")
     reasons = assessment.reasons or (["second_factor_enrolled"] if strong else [])
-    token, expires = _open_challenge(
-        session, runtime, account, ctx, purpose=SECOND_FACTOR, methods=methods, reasons=reasons
-    )
-    await record_attempt(
+    token, expires = await _open_challenge(
         session,
-        account=account,
-        identifier=ident,
-        ctx=ctx,
-        method="pwd",
-        result="challenge",
-        reason=",".join(reasons)[:64] or None,
-        signals=assessment.signals,
-        risk_decision=assessment.risk_decision,
+        runtime,
+        account,
+        ctx,
+        purpose=SECOND_FACTOR,
+        methods=methods,
+        reasons=reasons,
+        attempt=_Attempt(
+            identifier=ident,
+            method="pwd",
+            reason=",".join(reasons)[:64] or None,
+            signals=assessment.signals,
+            risk_decision=assessment.risk_decision,
+        ),
     )
     return Challenge(token=token, methods=methods, reasons=reasons, expires_at=expires)
 
 
-def _open_challenge(
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """The login log's ``challenge`` row written with a challenge."""
+
+    identifier: str
+    method: str
+    reason: str | None
+    signals: list[str] = field(default_factory=list)
+    risk_decision: str | None = None
+
+
+#: A challenge (only the token's hash is stored) and the login log's row for it, in one round trip.
+_OPEN_CHALLENGE = Statement(
+    text(
+        """
+        WITH opened AS (
+            INSERT INTO identity.login_challenge
+                (id_hash, account_id, purpose, amr, methods, reasons, device_id, ip, region, user_agent, expires_at)
+            VALUES
+                (:id_hash, :account_id, :purpose, :amr, :methods, :reasons, :device_id, :ip, :region, :user_agent,
+                 :expires_at)
+        )
+        INSERT INTO identity.login_attempt
+            (occurred_at, account_id, identifier_index, ip, region, device_id, user_agent,
+             method, result, reason, failed_count, signals, risk_decision)
+        VALUES
+            (:now, :account_id, :identifier_index, :ip, :region, :device_id, :user_agent,
+             :method, 'challenge', :reason, :failed_count, :signals, :risk_decision)
+        """
+    ).bindparams(
+        bindparam("account_id", type_=Uuid()),
+        bindparam("amr", type_=JSONB()),
+        bindparam("methods", type_=JSONB()),
+        bindparam("reasons", type_=JSONB()),
+        bindparam("signals", type_=JSONB()),
+        bindparam("device_id", type_=String()),
+        bindparam("expires_at", type_=DateTime(timezone=True)),
+        bindparam("now", type_=DateTime(timezone=True)),
+    )
+)
+
+
+async def _open_challenge(
     session: AsyncSession,
     runtime: Runtime,
     account: Account,
@@ -303,25 +365,34 @@ def _open_challenge(
     purpose: str,
     methods: list[str],
     reasons: list[str],
+    attempt: _Attempt,
     amr: list[str] | None = None,
 ) -> tuple[str, datetime]:
-    """A login challenge bound to this device and address; only its hash is stored."""
+    """A login challenge bound to this device and address, and its login-log row."""
     token = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
     expires = ctx.now + timedelta(seconds=runtime.settings.login_challenge_ttl_seconds)
-    session.add(
-        LoginChallenge(
-            id_hash=token_hash(token),
-            account_id=account.id,
-            purpose=purpose,
-            amr=amr,
-            methods=methods,
-            reasons=reasons,
-            device_id=ctx.device_id,
-            ip=ctx.ip,
-            region=ctx.region,
-            user_agent=ctx.user_agent,
-            expires_at=expires,
-        )
+    await _OPEN_CHALLENGE.execute(
+        session,
+        {
+            "id_hash": token_hash(token),
+            "account_id": account.id,
+            "purpose": purpose,
+            "amr": amr,
+            "methods": methods,
+            "reasons": reasons,
+            "device_id": ctx.device_id,
+            "ip": ctx.ip,
+            "region": ctx.region,
+            "user_agent": ctx.user_agent,
+            "expires_at": expires,
+            "now": ctx.now,
+            "identifier_index": attempt.identifier,
+            "method": attempt.method,
+            "reason": attempt.reason,
+            "failed_count": account.failed_count,
+            "signals": attempt.signals,
+            "risk_decision": attempt.risk_decision,
+        },
     )
     return token, expires
 
@@ -335,10 +406,10 @@ async def complete_login(
     amr: list[str],
     ident: str,
     assessment: Assessment | None = None,
-    facts: SignalFacts | None = None,
+    new_device: bool | None = None,
 ) -> TokenPair | PasswordChangeRequired:
-    """Open the session. With ``facts`` (read with the account's locked row) the device is known to be new
-    or not beforehand, and the audit entry rides in the session's statement: one round trip less."""
+    """Open the session. With ``new_device`` (known beforehand, read under the account's row lock) the audit
+    entry rides in the session's statement: one round trip less."""
     if account.failed_count or account.lockout_count or account.locked_until is not None:
         # Only touched when there is something to reset: an untouched account leaves the unit of
         # work nothing to compare or write (the common login).
@@ -359,8 +430,7 @@ async def complete_login(
         signals=assessment.signals if assessment else [],
         risk_decision=assessment.risk_decision if assessment else None,
     )
-    if facts is not None:
-        new_device = ctx.device_id is not None and facts.devices > 0 and not facts.known_device
+    if new_device is not None:
         if new_device:
             await _tell_new_device(session, runtime, account)
         # Pending ORM changes (the account's counters, a notification) are written before the
@@ -393,17 +463,16 @@ async def _password_change_challenge(
     session: AsyncSession, runtime: Runtime, account: Account, ctx: LoginContext, *, amr: list[str], ident: str
 ) -> PasswordChangeRequired:
     """No session for a one-time or expired password: only a token that can set a new one."""
-    token, expires = _open_challenge(
-        session, runtime, account, ctx, purpose=PASSWORD_CHANGE, methods=[], reasons=["must_change_password"], amr=amr
-    )
-    await record_attempt(
+    token, expires = await _open_challenge(
         session,
-        account=account,
-        identifier=ident,
-        ctx=ctx,
-        method="+".join(amr),
-        result="challenge",
-        reason="must_change_password",
+        runtime,
+        account,
+        ctx,
+        purpose=PASSWORD_CHANGE,
+        methods=[],
+        reasons=["must_change_password"],
+        amr=amr,
+        attempt=_Attempt(identifier=ident, method="+".join(amr), reason="must_change_password"),
     )
     return PasswordChangeRequired(token=token, expires_at=expires)
 
@@ -413,7 +482,8 @@ async def finish_with_new_password(
 ) -> TokenPair | PasswordChangeRequired:
     """Set the new password (policy and history checked) and open the session the login earned."""
     now = datetime.now(UTC)
-    challenge, account = await load_challenge(session, token, now, purpose=PASSWORD_CHANGE)
+    pending = await load_challenge(session, token, now, purpose=PASSWORD_CHANGE)
+    challenge, account = pending.challenge, pending.account
     await set_password(
         session,
         runtime,
@@ -426,26 +496,57 @@ async def finish_with_new_password(
     challenge.completed_at = now
     ident = runtime.keyring.index("login", f"account:{account.id}")
     return await complete_login(
-        session, runtime, account, _ctx_of(challenge, now, runtime), amr=list(challenge.amr or ["pwd"]), ident=ident
+        session,
+        runtime,
+        account,
+        _ctx_of(challenge, now, runtime),
+        amr=list(challenge.amr or ["pwd"]),
+        ident=ident,
+        new_device=pending.new_device,
     )
 
 
-#: A challenge and its account, both row-locked, in one round trip (built once: it keeps its cache key).
-_LOAD_CHALLENGE = (
-    select(LoginChallenge, Account)
+#: A challenge and its account, both row-locked, in one round trip, with whether the challenge's device would
+#: be a new one for the account (the account's row lock keeps that true until the commit).
+_LOAD_CHALLENGE = Statement(
+    select(
+        LoginChallenge,
+        Account,
+        (
+            LoginChallenge.device_id.is_not(None)
+            & exists().where(Device.account_id == LoginChallenge.account_id)
+            & ~exists().where(
+                Device.account_id == LoginChallenge.account_id, Device.device_id == LoginChallenge.device_id
+            )
+        ).label("new_device"),
+    )
     .join(Account, Account.id == LoginChallenge.account_id)
     .where(LoginChallenge.id_hash == bindparam("id_hash"))
-    .with_for_update()
+    .with_for_update(of=(LoginChallenge, Account))
+    .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL)
 )
+
+
+_CHALLENGE_LABELS, _ACCOUNT_LABELS = table_label_prefix(LoginChallenge), table_label_prefix(Account)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingLogin:
+    """A challenge and its account (the session's objects, both row-locked) and whether its device is new."""
+
+    challenge: LoginChallenge
+    account: Account
+    new_device: bool
 
 
 async def load_challenge(
     session: AsyncSession, token: str, now: datetime, *, purpose: str = SECOND_FACTOR
-) -> tuple[LoginChallenge, Account]:
-    found = (await session.execute(_LOAD_CHALLENGE, {"id_hash": token_hash(token)})).first()
+) -> PendingLogin:
+    found = await _LOAD_CHALLENGE.fetchrow(session, {"id_hash": token_hash(token)})
     if found is None:
         raise InvalidChallenge()
-    challenge, account = found._tuple()
+    challenge = attach(session, LoginChallenge, found, prefix=_CHALLENGE_LABELS)
+    account = attach(session, Account, found, prefix=_ACCOUNT_LABELS)
     if (
         challenge.purpose != purpose
         or challenge.completed_at is not None
@@ -454,7 +555,7 @@ async def load_challenge(
         or _is_locked(account, now)
     ):
         raise InvalidChallenge()
-    return challenge, account
+    return PendingLogin(challenge, account, bool(found["new_device"]))
 
 
 def _ctx_of(challenge: LoginChallenge, now: datetime, runtime: Runtime) -> LoginContext:
@@ -468,10 +569,11 @@ def _ctx_of(challenge: LoginChallenge, now: datetime, runtime: Runtime) -> Login
 
 
 async def send_challenge_code(session: AsyncSession, runtime: Runtime, token: str, channel: str) -> None:
-    challenge, account = await load_challenge(session, token, datetime.now(UTC))
-    if channel not in challenge.methods:
+    pending = await load_challenge(session, token, datetime.now(UTC))
+    if channel not in pending.challenge.methods:
         raise FactorNotAvailable(f"{channel} is not offered for this login")
-    await mfa.send_code(session, runtime, account, purpose=f"login:{challenge.id_hash[:16]}", channel=channel)
+    purpose = f"login:{pending.challenge.id_hash[:16]}"
+    await mfa.send_code(session, runtime, pending.account, purpose=purpose, channel=channel)
 
 
 async def complete_challenge(
@@ -484,7 +586,8 @@ async def complete_challenge(
     credential: dict[str, Any] | None = None,
 ) -> TokenPair | PasswordChangeRequired:
     now = datetime.now(UTC)
-    challenge, account = await load_challenge(session, token, now)
+    pending = await load_challenge(session, token, now)
+    challenge, account = pending.challenge, pending.account
     ctx = _ctx_of(challenge, now, runtime)
     if method not in challenge.methods:
         raise FactorNotAvailable(f"{method} is not offered for this login")
@@ -517,4 +620,6 @@ async def complete_challenge(
             challenge.completed_at = now
         raise InvalidCode("the code is wrong, expired or already used")
     challenge.completed_at = now
-    return await complete_login(session, runtime, account, ctx, amr=["pwd", method], ident=ident)
+    return await complete_login(
+        session, runtime, account, ctx, amr=["pwd", method], ident=ident, new_device=pending.new_device
+    )

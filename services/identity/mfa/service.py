@@ -8,15 +8,29 @@ import io
 import secrets
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyotp
 import segno
-from sqlalchemy import ColumnElement, SQLColumnExpression, Uuid, bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    SQLColumnExpression,
+    Uuid,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.statements import Statement
 from services.identity.crypto import token_hash
 from services.identity.errors import FactorNotAvailable, InvalidCode, StepUpRequired, TooManyAttempts
 from services.identity.models import (
@@ -69,16 +83,31 @@ async def start_totp(session: AsyncSession, runtime: Runtime, account: Account, 
     return TotpEnrolment(secret=secret, otpauth_uri=uri, qr_svg_data_uri=qr)
 
 
-def _matching_step(secret: str, code: str, now: float) -> int | None:
+def _matching_step(secret: str, code: str) -> int | None:
     """The time step (current one, or one step either side) whose code equals ``code``."""
+    code = code.strip()
     if not code.isdigit() or len(code) != 6:
         return None
     totp = pyotp.TOTP(secret, interval=TOTP_PERIOD)
-    current = int(now // TOTP_PERIOD)
+    current = int(time.time() // TOTP_PERIOD)
     for step in (current, current - 1, current + 1):
         if hmac.compare_digest(totp.at(step * TOTP_PERIOD), code):
             return step
     return None
+
+
+#: The login and step-up checks of a code (the enrolment's confirmation keeps the ORM: it answers with the row).
+_CONFIRMED_TOTP_SECRET = Statement(
+    select(TotpCredential.secret_enc).where(
+        TotpCredential.account_id == bindparam("account_id", type_=Uuid()), TotpCredential.confirmed_at.is_not(None)
+    )
+)
+_ADVANCE_TOTP_STEP = Statement(
+    text(
+        "UPDATE identity.totp_credential SET last_used_step = :step "
+        "WHERE account_id = :account_id AND last_used_step < :step RETURNING account_id"
+    ).bindparams(bindparam("account_id", type_=Uuid()), bindparam("step", type_=BigInteger()))
+)
 
 
 async def verify_totp(
@@ -89,28 +118,28 @@ async def verify_totp(
     The step is advanced with a conditional UPDATE, so two concurrent requests
     with the same code cannot both succeed.
     """
+    if not confirming:
+        secret_enc = await _CONFIRMED_TOTP_SECRET.fetchval(session, {"account_id": account_id})
+        if secret_enc is None:
+            return False
+        step = _matching_step(runtime.keyring.totp.decrypt_text(secret_enc, _totp_context(account_id)), code)
+        if step is None:
+            return False
+        return await _ADVANCE_TOTP_STEP.fetchval(session, {"account_id": account_id, "step": step}) is not None
     credential = await session.get(TotpCredential, account_id)
-    if credential is None or (credential.confirmed_at is None) != confirming:
+    if credential is None or credential.confirmed_at is not None:
         return False
-    secret = runtime.keyring.totp.decrypt_text(credential.secret_enc, _totp_context(account_id))
-    step = _matching_step(secret, code.strip(), time.time())
+    step = _matching_step(runtime.keyring.totp.decrypt_text(credential.secret_enc, _totp_context(account_id)), code)
     if step is None:
         return False
-    values: dict[str, Any] = {"last_used_step": step}
-    if confirming:
-        values["confirmed_at"] = datetime.now(UTC)
     advanced = await session.execute(
         update(TotpCredential)
         .where(TotpCredential.account_id == account_id, TotpCredential.last_used_step < step)
-        .values(**values)
+        .values(last_used_step=step, confirmed_at=datetime.now(UTC))
         .returning(TotpCredential.account_id)
     )
     ok = advanced.first() is not None
-    if confirming:
-        await session.refresh(credential)  # the enrolment answer shows when it was confirmed
-    else:
-        # The UPDATE went around the ORM: drop the stale copy rather than read it back.
-        session.expunge(credential)
+    await session.refresh(credential)  # the enrolment answer shows when it was confirmed
     return ok
 
 
@@ -252,33 +281,40 @@ async def use_recovery_code(session: AsyncSession, account_id: uuid.UUID, code: 
 # --- which factors an account has ----------------------------------------------------
 
 
-#: Which stored factors an account has, in one round trip (built once: it keeps its cache key).
-_STORED_FACTORS = select(
-    exists().where(WebAuthnCredential.account_id == bindparam("account_id", type_=Uuid())).label("webauthn"),
-    exists()
-    .where(TotpCredential.account_id == bindparam("account_id"), TotpCredential.confirmed_at.is_not(None))
-    .label("otp"),
-    exists()
-    .where(RecoveryCode.account_id == bindparam("account_id"), RecoveryCode.used_at.is_(None))
-    .label("recovery"),
-)
+def stored_factor_columns(account_id: uuid.UUID | SQLColumnExpression[uuid.UUID]) -> list[ColumnElement[bool]]:
+    """SQL: whether the account has a security key (``webauthn``), a confirmed authenticator app (``otp``) and
+    an unused recovery code (``recovery``), to fold into a larger query (the login's account lookup)."""
+    return [
+        exists().where(WebAuthnCredential.account_id == account_id).label("webauthn"),
+        exists().where(TotpCredential.account_id == account_id, TotpCredential.confirmed_at.is_not(None)).label("otp"),
+        exists().where(RecoveryCode.account_id == account_id, RecoveryCode.used_at.is_(None)).label("recovery"),
+    ]
 
 
-async def available_factors(session: AsyncSession, account_id: uuid.UUID, contacts: set[str]) -> list[str]:
-    """Second factors usable now, strongest first: webauthn, otp (TOTP), sms, email, recovery."""
-    stored = (await session.execute(_STORED_FACTORS, {"account_id": account_id})).one()
-    factors = [name for name in ("webauthn", "otp") if getattr(stored, name)]
+#: Which stored factors an account has, in one round trip.
+_STORED_FACTORS = Statement(select(*stored_factor_columns(bindparam("account_id", type_=Uuid()))))
+
+
+def factors_of(stored: Mapping[str, Any], contacts: set[str]) -> list[str]:
+    """Second factors usable now, strongest first: webauthn, otp (TOTP), sms, email, recovery; ``stored``
+    is a row with :func:`stored_factor_columns`."""
+    factors = [name for name in ("webauthn", "otp") if stored[name]]
     factors.extend(channel for channel in ("sms", "email") if channel in contacts)
-    if stored.recovery:
+    if stored["recovery"]:
         factors.append("recovery")
     return factors
 
 
-def strong_factor_exists(account_id: uuid.UUID | SQLColumnExpression[uuid.UUID]) -> ColumnElement[bool]:
-    """SQL: the account has a confirmed authenticator app or a security key (to fold into a larger query)."""
-    totp = exists().where(TotpCredential.account_id == account_id, TotpCredential.confirmed_at.is_not(None))
-    key = exists().where(WebAuthnCredential.account_id == account_id)
-    return or_(totp, key)
+def has_strong_factor(stored: Mapping[str, Any]) -> bool:
+    """A security key or a confirmed authenticator app (a login with either always asks for it)."""
+    return bool(stored["webauthn"] or stored["otp"])
+
+
+async def available_factors(session: AsyncSession, account_id: uuid.UUID, contacts: set[str]) -> list[str]:
+    """Second factors usable now, strongest first: webauthn, otp (TOTP), sms, email, recovery."""
+    stored = await _STORED_FACTORS.fetchrow(session, {"account_id": account_id})
+    assert stored is not None  # a SELECT of three EXISTS is one row
+    return factors_of(stored, contacts)
 
 
 async def delete_factors(session: AsyncSession, account_id: uuid.UUID) -> None:
