@@ -172,7 +172,10 @@ async def _transaction_connection(session: AsyncSession) -> _TransactionConnecti
     if held is not None and transaction is not None and held.transaction() is transaction and transaction.is_active:
         return held
     connection = await session.connection()
-    pooled = await connection.get_raw_connection()
+    # Checked out just above: reading it from the sync connection does no I/O (no greenlet hop).
+    pooled = (
+        connection.sync_connection.connection if connection.sync_connection else await connection.get_raw_connection()
+    )
     adapter = pooled.dbapi_connection
     # Private to SQLAlchemy's asyncpg adapter (see the module docstring).
     if not adapter._started:  # type: ignore[union-attr]

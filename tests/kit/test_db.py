@@ -1,5 +1,6 @@
 """The pool's checks at checkout: a connection the server closed is replaced without a round trip, an idle
-one is pinged, and one that breaks under a statement is a 503, never a 500."""
+one is pinged, and one that breaks under a statement is a 503, never a 500; a flush only when there is
+something to write."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import NullPool
 
-from kit.db import DBSession
+from kit.db import DBSession, flush_pending
 from services.risk.app import create
 from tests.support.suite import service_settings
 
@@ -197,3 +199,27 @@ async def test_with_the_checks_off_a_connection_that_died_in_the_pool_fails_one_
     assert failed.json()["code"] == "database_unavailable"
     assert await backend_pid(client) != first
     assert pings.count == 0
+
+
+async def test_flush_pending_writes_what_the_unit_of_work_holds_and_skips_an_empty_flush(
+    db_session: AsyncSession,
+) -> None:
+    flushes: list[int] = []
+    event.listen(db_session.sync_session, "before_flush", lambda *_: flushes.append(1))
+    await flush_pending(db_session)
+    assert flushes == []
+    await db_session.execute(text("CREATE TEMP TABLE pending_note (id int PRIMARY KEY)"))
+    db_session.add(PendingNote(id=7))
+    await flush_pending(db_session)
+    assert flushes == [1]
+    assert (await db_session.execute(text("SELECT count(*) FROM pending_note"))).scalar_one() == 1
+
+
+class _NoteBase(DeclarativeBase):
+    pass
+
+
+class PendingNote(_NoteBase):
+    __tablename__ = "pending_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)

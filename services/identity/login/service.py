@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from kit.db import flush_pending
 from kit.statements import Statement, attach, table_label_prefix
 from services.identity.accounts.service import has_contact, identifier_index
 from services.identity.crypto import token_hash
@@ -435,14 +436,14 @@ async def complete_login(
             await _tell_new_device(session, runtime, account)
         # Pending ORM changes (the account's counters, a notification) are written before the
         # statement that appends the audit entry: the audit lock is held from it to the commit.
-        await session.flush()
+        await flush_pending(session)
         opened = await start_session(session, runtime, account, amr=amr, login=login, audited_new_device=new_device)
         return opened.pair
     opened = await start_session(session, runtime, account, amr=amr, login=login)
     if opened.new_device:
         await _tell_new_device(session, runtime, account)
     # As above: everything else is written before the audit entry.
-    await session.flush()
+    await flush_pending(session)
     await audit_log.append_entry(
         session, login_audit(account, opened.pair.session_id, amr, new_device=opened.new_device)
     )
