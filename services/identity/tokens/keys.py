@@ -9,12 +9,13 @@ a rotation keep verifying until they expire. Replicas reload the key set every
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
@@ -73,6 +74,35 @@ async def ensure_key(session: AsyncSession, cipher: FieldCipher) -> None:
         await create_key(session, cipher)
 
 
+def _b64url(raw: bytes) -> bytes:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=")
+
+
+#: Built once: json.dumps with any option builds a new encoder per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+class CompactSigner:
+    """A claims set as a compact JWS (RFC 7515 section 7.1) signed by one Ed25519 key.
+
+    Byte for byte what ``jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid, "typ": "at+jwt"})``
+    produces (Ed25519 signatures are deterministic; a property test holds the two together), without what
+    PyJWT does again on every call (assembling and sorting the header, building JSON encoders, looking the
+    algorithm up): measured, that cost as much as the signature itself, on every login and refresh.
+    Tokens are verified by PyJWT (``kit.auth``), never by this class.
+    """
+
+    def __init__(self, kid: str, key: Ed25519PrivateKey) -> None:
+        self.kid = kid
+        self._key = key
+        header = json.dumps({"alg": ALGORITHM, "kid": kid, "typ": "at+jwt"}, separators=(",", ":"), sort_keys=True)
+        self._header = _b64url(header.encode()) + b"."
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        signing_input = self._header + _b64url(_COMPACT_JSON.encode(claims).encode())
+        return (signing_input + b"." + _b64url(self._key.sign(signing_input))).decode("ascii")
+
+
 class KeyStore:
     """In-memory view of the signing keys, reloaded from the database periodically."""
 
@@ -84,7 +114,7 @@ class KeyStore:
         self._cache_seconds = cache_seconds
         self._loaded_at = float("-inf")
         self._lock = asyncio.Lock()
-        self._signing: tuple[str, Ed25519PrivateKey] | None = None
+        self._signing: CompactSigner | None = None
         self._jwks: dict[str, Any] = {"keys": []}
 
     async def _refresh(self, force: bool = False) -> None:
@@ -105,7 +135,7 @@ class KeyStore:
             signing = next((k for k in rows if k.superseded_at is None), None)
             if signing is not None:
                 raw = self._cipher.decrypt(signing.private_key_enc, _context(signing.kid))
-                self._signing = (signing.kid, Ed25519PrivateKey.from_private_bytes(raw))
+                self._signing = CompactSigner(signing.kid, Ed25519PrivateKey.from_private_bytes(raw))
             self._jwks = {"keys": [dict(k.public_jwk) for k in rows]}
             self._loaded_at = time.monotonic()
 
@@ -127,5 +157,4 @@ class KeyStore:
         if self._signing is None:
             await self._refresh(force=True)
         assert self._signing is not None, "no signing key: ensure_key runs at start-up"
-        kid, key = self._signing
-        return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid, "typ": "at+jwt"})
+        return self._signing.sign(claims)
