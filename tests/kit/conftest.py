@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
+import asyncpg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -36,3 +39,25 @@ async def kit_engine(test_databases: TestDatabases) -> AsyncIterator[AsyncEngine
     await create_kit_schema(engine)
     yield engine
     await engine.dispose()
+
+
+async def break_begin_of_the_pooled_connection(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the BEGIN of the service's pooled connection fail as asyncpg reports a protocol left mid-operation
+    (InternalClientError, seen in practice as "cannot switch to state 15; another operation (2) is in
+    progress" when the server's termination notice races a request's first statement). Other connections,
+    such as the one the pool opens to replace it, begin normally. The pool must hold one connection."""
+    async with app.state.database.engine.connect() as connection:
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        await connection.rollback()
+
+    class BrokenTransaction:
+        async def start(self) -> None:
+            raise asyncpg.exceptions.InternalClientError("cannot switch to state 15; another operation is in progress")
+
+    healthy = asyncpg.Connection.transaction
+
+    def transaction(self: asyncpg.Connection, **options: Any) -> Any:
+        return BrokenTransaction() if self is driver else healthy(self, **options)
+
+    monkeypatch.setattr(asyncpg.Connection, "transaction", transaction)

@@ -8,7 +8,6 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
@@ -19,6 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from kit.db import DBSession, flush_pending
 from services.risk.app import create
+from tests.kit.conftest import break_begin_of_the_pooled_connection
 from tests.support.suite import service_settings
 
 
@@ -165,21 +165,7 @@ async def test_a_driver_left_in_a_broken_state_is_a_503_and_its_connection_is_di
     another operation (2) is in progress"). Reproduced here on the pooled connection's BEGIN."""
     client, _, app = served
     first = await backend_pid(client)
-    async with app.state.database.engine.connect() as connection:
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert driver is not None
-        await connection.rollback()
-
-    class BrokenTransaction:
-        async def start(self) -> None:
-            raise asyncpg.exceptions.InternalClientError("cannot switch to state 15; another operation is in progress")
-
-    healthy = asyncpg.Connection.transaction
-
-    def transaction(self: asyncpg.Connection, **options: Any) -> Any:
-        return BrokenTransaction() if self is driver else healthy(self, **options)
-
-    monkeypatch.setattr(asyncpg.Connection, "transaction", transaction)
+    await break_begin_of_the_pooled_connection(app, monkeypatch)
     failed = await client.get("/demo/backend")
     assert failed.status_code == 503
     assert failed.json()["code"] == "database_unavailable"

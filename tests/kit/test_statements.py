@@ -28,6 +28,7 @@ from kit.db import DBSession, make_metadata, make_sessionmaker
 from kit.statements import Statement, attach
 from kit.telemetry import instrument_engine
 from services.risk.app import create
+from tests.kit.conftest import break_begin_of_the_pooled_connection
 from tests.support.database import TestDatabases
 from tests.support.suite import service_settings
 
@@ -270,20 +271,7 @@ async def test_a_driver_broken_at_begin_is_a_503_and_its_connection_is_discarded
     protocol found broken there (InternalClientError) is a retryable 503 like everywhere else."""
     client, app = served
     first = (await client.post("/demo/notes/one")).json()["backend"]
-    async with app.state.database.engine.connect() as connection:
-        driver = (await connection.get_raw_connection()).driver_connection
-        await connection.rollback()
-
-    class BrokenTransaction:
-        async def start(self) -> None:
-            raise asyncpg.exceptions.InternalClientError("cannot switch to state 15; another operation is in progress")
-
-    healthy = asyncpg.Connection.transaction
-
-    def transaction(self: asyncpg.Connection, **options: Any) -> Any:
-        return BrokenTransaction() if self is driver else healthy(self, **options)
-
-    monkeypatch.setattr(asyncpg.Connection, "transaction", transaction)
+    await break_begin_of_the_pooled_connection(app, monkeypatch)
     failed = await client.post("/demo/notes/two")
     assert failed.status_code == 503
     assert failed.json()["code"] == "database_unavailable"
