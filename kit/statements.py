@@ -62,9 +62,10 @@ _DIALECT: Dialect = asyncpg_dialect()  # type: ignore[no-untyped-call]
 #: Where the session keeps the connection of its current transaction (``Session.info``).
 _INFO_KEY = "kit.statements.connection"
 
-#: Client-side failures after which asyncpg's connection cannot be used again.
+#: Failures after which asyncpg's connection cannot be used again (besides any error on a connection that
+#: asyncpg knows is closed; its other client-side errors, a wrong argument type say, leave it usable).
 _BROKEN = (
-    asyncpg.exceptions.InterfaceError,  # the connection is closed (ConnectionDoesNotExistError, ...)
+    asyncpg.exceptions.ConnectionDoesNotExistError,  # lost while the statement ran
     asyncpg.exceptions.InternalClientError,  # the protocol was left mid-operation
     asyncpg.exceptions.ConnectionFailureError,  # SQLSTATE class 08
     asyncpg.exceptions.AdminShutdownError,
@@ -152,7 +153,7 @@ class Statement:
         except Exception as failure:
             if span is not None:
                 StatementSpans.failed(span, type(failure).__name__)
-            translated = await _as_sqlalchemy_error(held.connection, self.sql, failure)
+            translated = await _as_sqlalchemy_error(held.connection, held.driver, self.sql, failure)
             if translated is None:
                 raise
             raise translated from failure
@@ -184,7 +185,8 @@ async def _transaction_connection(session: AsyncSession) -> _TransactionConnecti
         except Exception as failure:
             # The adapter raises its own DBAPI error classes, asyncpg's error as the cause.
             original = failure.__cause__ if isinstance(failure.__cause__, Exception) else failure
-            translated = await _as_sqlalchemy_error(connection, "BEGIN", original)
+            driver = cast(asyncpg.Connection, pooled.driver_connection)
+            translated = await _as_sqlalchemy_error(connection, driver, "BEGIN", original)
             if translated is None:
                 raise
             raise translated from failure
@@ -200,11 +202,13 @@ async def _transaction_connection(session: AsyncSession) -> _TransactionConnecti
     return held
 
 
-async def _as_sqlalchemy_error(connection: AsyncConnection, sql: str, failure: Exception) -> Exception | None:
+async def _as_sqlalchemy_error(
+    connection: AsyncConnection, driver: asyncpg.Connection, sql: str, failure: Exception
+) -> Exception | None:
     """The exception SQLAlchemy raises for the same failure (None: the failure as it is), without the parameters."""
     if isinstance(failure, asyncpg.exceptions.IntegrityConstraintViolationError):
         return sa_exc.IntegrityError(sql, None, failure, hide_parameters=True)
-    if isinstance(failure, _BROKEN):
+    if isinstance(failure, _BROKEN) or driver.is_closed():
         # Never handed out again: the pool replaces it, the request is a 503 (kit.errors).
         await connection.invalidate(failure)
         return sa_exc.DBAPIError(sql, None, failure, hide_parameters=True, connection_invalidated=True)

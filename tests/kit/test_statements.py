@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy import DateTime, String, Uuid, bindparam, column, literal, select, table, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -133,6 +133,20 @@ async def test_a_constraint_is_sqlalchemys_integrity_error_without_the_parameter
     # class only); the statement's parameters are never added to it.
     assert "secret-rank" not in str(raised.value)
     assert "[parameters" not in str(raised.value)
+
+
+async def test_a_value_of_the_wrong_type_is_a_bug_not_a_lost_connection(engine: AsyncEngine) -> None:
+    """asyncpg refuses it before sending anything: SQLAlchemy's DBAPIError (a 500, as through SQLAlchemy),
+    and the connection stays in the pool."""
+    backend = Statement(text("SELECT pg_backend_pid()"))
+    async with make_sessionmaker(engine)() as session:
+        before = await backend.fetchval(session)
+        with pytest.raises(DBAPIError) as raised:
+            await INSERT_NOTE.execute(session, note() | {"body": 13812345678})
+        assert isinstance(raised.value.orig, asyncpg.exceptions.DataError)
+        assert not raised.value.connection_invalidated
+        await session.rollback()
+        assert await backend.fetchval(session) == before
 
 
 async def test_a_missing_parameter_is_named(engine: AsyncEngine) -> None:
