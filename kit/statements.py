@@ -53,7 +53,7 @@ from sqlalchemy.orm.attributes import instance_dict
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from kit.telemetry import StatementSpans
+from kit.telemetry import StatementSpans, operation_of
 
 _Model = TypeVar("_Model")
 
@@ -99,8 +99,7 @@ class Statement:
     def __init__(self, statement: ClauseElement) -> None:
         compiled = cast(SQLCompiler, statement.compile(dialect=_DIALECT))
         self.sql = str(compiled)
-        words = self.sql[:32].split(None, 1)
-        self.operation = words[0].upper() if words else ""
+        self.operation = operation_of(self.sql)
         parameters = []
         for name in compiled.positiontup or ():
             bind = compiled.binds[name]

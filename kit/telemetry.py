@@ -139,6 +139,13 @@ def instrument_httpx(provider: TracerProvider) -> None:
 _SPAN_ATTRIBUTE = "_suite_statement_span"
 
 
+def operation_of(statement: str) -> str:
+    """A statement's operation for its span: its first word, upper case (``SELECT``, ``WITH``)."""
+    # The head of the string is enough: splitting it all is not needed.
+    words = statement[:32].split(None, 1)
+    return words[0].upper() if words else ""
+
+
 class StatementSpans:
     """One CLIENT span per SQL statement, with the stable database semantic conventions.
 
@@ -173,7 +180,7 @@ class StatementSpans:
         return cls._by_engine.get(engine)
 
     def start(self, operation: str, statement: str) -> Span:
-        """A started span for one statement (``operation``: its first word, upper case)."""
+        """A started span for one statement (``operation``: :func:`operation_of` it)."""
         return self._tracer.start_span(
             f"{operation} {self._database}" if operation else self._database,
             kind=SpanKind.CLIENT,
@@ -198,9 +205,7 @@ class StatementSpans:
     ) -> None:
         if context is None:
             return
-        # The first word only: the head of the string is enough, splitting it all is not needed.
-        words = statement[:32].split(None, 1)
-        setattr(context, _SPAN_ATTRIBUTE, self.start(words[0].upper() if words else "", statement))
+        setattr(context, _SPAN_ATTRIBUTE, self.start(operation_of(statement), statement))
 
     def _after(  # noqa: PLR0917 (SQLAlchemy's positional event signature)
         self,
