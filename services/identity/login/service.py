@@ -72,7 +72,7 @@ from services.identity.models import (
 from services.identity.notifications.service import notify_account
 from services.identity.passwords.service import password_expired, set_password
 from services.identity.runtime import Runtime
-from services.identity.tokens.service import LoginFacts, TokenPair, login_audit, start_session
+from services.identity.tokens.service import LoginFacts, TokenPair, start_session
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,11 +406,11 @@ async def complete_login(
     *,
     amr: list[str],
     ident: str,
+    new_device: bool,
     assessment: Assessment | None = None,
-    new_device: bool | None = None,
 ) -> TokenPair | PasswordChangeRequired:
-    """Open the session. With ``new_device`` (known beforehand, read under the account's row lock) the audit
-    entry rides in the session's statement: one round trip less."""
+    """Open the session. ``new_device`` is read under the account's row lock, so it holds until the commit and
+    the audit entry can say it: the entry rides in the session's statement."""
     if account.failed_count or account.lockout_count or account.locked_until is not None:
         # Only touched when there is something to reset: an untouched account leaves the unit of
         # work nothing to compare or write (the common login).
@@ -431,33 +431,18 @@ async def complete_login(
         signals=assessment.signals if assessment else [],
         risk_decision=assessment.risk_decision if assessment else None,
     )
-    if new_device is not None:
-        if new_device:
-            await _tell_new_device(session, runtime, account)
-        # Pending ORM changes (the account's counters, a notification) are written before the
-        # statement that appends the audit entry: the audit lock is held from it to the commit.
-        await flush_pending(session)
-        opened = await start_session(session, runtime, account, amr=amr, login=login, audited_new_device=new_device)
-        return opened.pair
-    opened = await start_session(session, runtime, account, amr=amr, login=login)
-    if opened.new_device:
-        await _tell_new_device(session, runtime, account)
-    # As above: everything else is written before the audit entry.
+    if new_device:
+        await notify_account(
+            session,
+            runtime,
+            account,
+            template="alert.new_device",
+            body="A new device signed in to your Bank Suite account. If this was not you, contact the bank.",
+        )
+    # Pending ORM changes (the account's counters, a notification) are written before the
+    # statement that appends the audit entry: the audit lock is held from it to the commit.
     await flush_pending(session)
-    await audit_log.append_entry(
-        session, login_audit(account, opened.pair.session_id, amr, new_device=opened.new_device)
-    )
-    return opened.pair
-
-
-async def _tell_new_device(session: AsyncSession, runtime: Runtime, account: Account) -> None:
-    await notify_account(
-        session,
-        runtime,
-        account,
-        template="alert.new_device",
-        body="A new device signed in to your Bank Suite account. If this was not you, contact the bank.",
-    )
+    return await start_session(session, runtime, account, amr=amr, login=login, new_device=new_device)
 
 
 async def _password_change_challenge(

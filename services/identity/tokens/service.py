@@ -14,7 +14,7 @@ from sqlalchemy import DateTime, String, Uuid, bindparam, exists, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.audit import APPENDED, PendingEntry
+from kit.audit import APPENDED
 from kit.statements import Statement
 from services.identity.crypto import token_hash
 from services.identity.errors import InvalidRefreshToken
@@ -90,10 +90,13 @@ def _new_refresh_token() -> str:
 
 #: Everything a successful login writes, in one round trip: the device it came from (upserted, and
 #: whether the account had any device before: both CTEs see the snapshot from before the upsert), the
-#: session, its first refresh token (the token row refers to the session row) and the login log's
-#: success row. Without a device id the device part inserts nothing.
-_LOGIN_SESSION_CTES = """
-    earlier AS (
+#: session, its first refresh token (the token row refers to the session row), the login log's success
+#: row and the login's audit entry (``kit.audit``'s CTEs). Without a device id the device part inserts
+#: nothing.
+_OPEN_LOGIN_SESSION = Statement(
+    text(
+        f"""
+    WITH earlier AS (
         SELECT EXISTS (SELECT 1 FROM identity.device WHERE account_id = :account_id) AS had_devices
     ), seen AS (
         INSERT INTO identity.device
@@ -119,28 +122,20 @@ _LOGIN_SESSION_CTES = """
     ), issued AS (
         INSERT INTO identity.refresh_token (token_hash, session_id, expires_at)
         SELECT :token_hash, opened.id, :token_expires_at FROM opened
-    )"""
-_NEW_DEVICE = "earlier.had_devices AND coalesce((SELECT first_seen_at = :now FROM seen), false) AS new_device"
-_LOGIN_SESSION_BINDS = (
-    bindparam("amr", type_=JSONB()),
-    bindparam("signals", type_=JSONB()),
-    bindparam("device_id", type_=String()),
-    bindparam("now", type_=DateTime(timezone=True)),
-    bindparam("account_id", type_=Uuid()),
-    bindparam("device_row_id", type_=Uuid()),
-)
-_OPEN_LOGIN_SESSION = Statement(
-    text(f"WITH {_LOGIN_SESSION_CTES} SELECT {_NEW_DEVICE} FROM earlier").bindparams(  # noqa: S608 (constants)
-        *_LOGIN_SESSION_BINDS
+    ), {audit_log.append_ctes()}
+    SELECT earlier.had_devices AND coalesce((SELECT first_seen_at = :now FROM seen), false) AS new_device,
+           a.seq, a.prev_hash, a.entry_hash
+    FROM earlier, {APPENDED} AS a
+    """  # noqa: S608 (the audit CTEs are the service's own constant SQL, never input)
+    ).bindparams(
+        bindparam("amr", type_=JSONB()),
+        bindparam("signals", type_=JSONB()),
+        bindparam("device_id", type_=String()),
+        bindparam("now", type_=DateTime(timezone=True)),
+        bindparam("account_id", type_=Uuid()),
+        bindparam("device_row_id", type_=Uuid()),
+        *audit_log.append_binds(),
     )
-)
-#: The same with the login's audit entry appended in that round trip (``kit.audit``'s CTEs): for a login
-#: that knows beforehand whether its device is new, so the entry can say it.
-_OPEN_AUDITED_LOGIN_SESSION = Statement(
-    text(
-        f"WITH {_LOGIN_SESSION_CTES}, {audit_log.append_ctes()} "  # noqa: S608 (constants)
-        f"SELECT {_NEW_DEVICE}, a.seq, a.prev_hash, a.entry_hash FROM earlier, {APPENDED} AS a"
-    ).bindparams(*_LOGIN_SESSION_BINDS, *audit_log.append_binds())
 )
 
 
@@ -158,24 +153,6 @@ class LoginFacts:
     risk_decision: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class OpenedSession:
-    pair: TokenPair
-    #: The account had other devices and this login came from a new one.
-    new_device: bool
-
-
-def login_audit(account: Account, session_id: uuid.UUID, amr: list[str], *, new_device: bool) -> PendingEntry:
-    """The audit entry of a successful login (its session is the target)."""
-    return audit_log.pending(
-        actor=str(account.id),
-        actor_kind=account.kind,
-        action="login.succeeded",
-        target=str(session_id),
-        detail={"amr": amr, "acr": acr_for(amr), "new_device": new_device},
-    )
-
-
 async def start_session(
     session: AsyncSession,
     runtime: Runtime,
@@ -183,14 +160,12 @@ async def start_session(
     *,
     amr: list[str],
     login: LoginFacts,
-    audited_new_device: bool | None = None,
-) -> OpenedSession:
-    """Open the session a login earned, with its first refresh token, its device and its log row.
-
-    With ``audited_new_device`` (whether the login's device is new, known beforehand from the account's
-    row lock: no other login of the account can add a device meanwhile) the login's audit entry is
-    appended in the same statement; otherwise the caller appends it.
-    """
+    new_device: bool,
+) -> TokenPair:
+    """Open the session a login earned, with its first refresh token, its device, its log row and its audit
+    entry, in one statement. ``new_device`` (is the login's device new to the account) is known beforehand
+    under the account's row lock, so no other login of the account can add a device meanwhile; the
+    statement's own view of it is checked against the entry's."""
     settings = runtime.settings
     acr = acr_for(amr)
     session_id = uuid.uuid4()
@@ -216,22 +191,23 @@ async def start_session(
         "signals": login.signals,
         "risk_decision": login.risk_decision,
     }
-    if audited_new_device is None:
-        new_device = bool(await _OPEN_LOGIN_SESSION.fetchval(session, params))
-    else:
-        entry = login_audit(account, session_id, amr, new_device=audited_new_device)
-        row = await _OPEN_AUDITED_LOGIN_SESSION.fetchrow(session, params | entry.params)
-        assert row is not None  # one row: "earlier" and the appended entry
-        entry.appended(row)
-        new_device = bool(row["new_device"])
-        if new_device != audited_new_device:
-            # The account's row lock makes this impossible; an audit entry saying otherwise must not stay.
-            raise RuntimeError("the login's device changed under the account's row lock")
+    entry = audit_log.pending(
+        actor=str(account.id),
+        actor_kind=account.kind,
+        action="login.succeeded",
+        target=str(session_id),
+        detail={"amr": amr, "acr": acr, "new_device": new_device},
+    )
+    row = await _OPEN_LOGIN_SESSION.fetchrow(session, params | entry.params)
+    assert row is not None  # one row: "earlier" and the appended entry
+    entry.appended(row)
+    if bool(row["new_device"]) != new_device:
+        # The account's row lock makes this impossible; an audit entry saying otherwise must not stay.
+        raise RuntimeError("the login's device changed under the account's row lock")
     token = await access_token(
         runtime, subject=str(account.id), kind=account.kind, session_id=session_id, amr=amr, acr=acr
     )
-    pair = TokenPair(token, refresh, settings.access_token_ttl_seconds, session_id, acr, amr)
-    return OpenedSession(pair, new_device)
+    return TokenPair(token, refresh, settings.access_token_ttl_seconds, session_id, acr, amr)
 
 
 @dataclass(frozen=True, slots=True)
