@@ -104,9 +104,9 @@ async def login_audits(app: FastAPI, account_id: str) -> list[tuple[str | None, 
 
 
 async def test_new_device_is_challenged_and_the_customer_told(client: httpx.AsyncClient, identity_app: FastAPI) -> None:
-    """Also what the audit entries of the logins say: the password-only ones are appended in the session's
-    own statement (the device known new or not from the account's locked row), the one finished with a
-    second factor in a statement of its own."""
+    """Also what the audit entries of the logins say, each appended in the session's own statement: the
+    device known new or not from the account's locked row (a password-only login) or from the challenge's
+    load (the one finished with a second factor)."""
     account_id, data = await register(client)
     first = (await _login(client, data, "phone-1", SHANGHAI)).json()
     assert first["status"] == "authenticated"
