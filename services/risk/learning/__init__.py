@@ -1,0 +1,1 @@
+"""The risk service's machine-learning part: features, training, evaluation, model files."""
