@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 CUSTOMER_WINDOWS = ("1h", "1d", "7d", "30d")
 PAYEE_WINDOWS = ("1d", "7d", "30d")
@@ -48,3 +49,20 @@ class FeatureInput:
     new_device: bool  # a device the customer never used before (False when no device was given)
     new_region: bool  # a region the customer never transacted from before (False when none given)
     customer_fraud_count: int  # the customer's transactions labelled fraud, known at occurred_at
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVerdict:
+    """The model's part of a score: a fraud probability and the features that drove it."""
+
+    probability: float  # 0..1
+    top_features: tuple[tuple[str, float], ...]  # (feature name, contribution), largest first
+
+
+class ModelScorer(Protocol):
+    """A loaded, promoted model as scoring uses it (learning provides the implementation)."""
+
+    @property
+    def version(self) -> str: ...
+
+    def predict(self, features: FeatureInput) -> ModelVerdict: ...
