@@ -4,9 +4,15 @@ Scoring fills a :class:`FeatureInput` from the baselines kept in PostgreSQL; tra
 fills the same object from history replayed in memory. Both then call :func:`vector`,
 so a model is trained on exactly the numbers it is later asked about.
 
-Everything is in event time: a window ends at the transaction's ``occurred_at``
-(the transaction itself excluded) and a label counts only once it was known at
-that moment, so a replay of history gives the features the live service gave.
+Everything is in event time, so a replay of history gives the features the live
+service gave:
+
+- a window of length ``w`` is ``[occurred_at - w, occurred_at)``: the transaction
+  itself and anything that happens after it are excluded, whatever order the
+  events arrived in;
+- a fraud label counts only once it was known (``labelled_at <= occurred_at``);
+- "new" payee / device / region: no earlier transaction of the customer
+  (by ``occurred_at``) had it.
 """
 
 from __future__ import annotations
@@ -66,3 +72,20 @@ class ModelScorer(Protocol):
     def version(self) -> str: ...
 
     def predict(self, features: FeatureInput) -> ModelVerdict: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    """One stored or imported transaction with what was learned about it (training input)."""
+
+    transaction_id: str
+    customer_id: str
+    payee: str
+    amount_minor: int
+    occurred_at: datetime
+    kind: str
+    channel: str
+    device_id: str | None
+    region: str | None
+    label: str | None  # "fraud" | "genuine" | None (not labelled)
+    labelled_at: datetime | None  # when the label became known
