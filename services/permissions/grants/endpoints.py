@@ -6,8 +6,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
-from sqlalchemy import select
-from sqlalchemy.orm import aliased
 
 from kit.auth import Principal, StaffUser
 from kit.db import DBSession
@@ -16,7 +14,7 @@ from kit.permissions import RequirePermission
 from services.permissions.approvals.schemas import ApprovalOut
 from services.permissions.checks.store import Store
 from services.permissions.deps import Settings, StepUp, audit_refusal
-from services.permissions.grants import service
+from services.permissions.grants import repository, service
 from services.permissions.grants.schemas import (
     GrantOut,
     GrantRequestBody,
@@ -27,7 +25,6 @@ from services.permissions.grants.schemas import (
     SodRuleBody,
     SodRuleOut,
 )
-from services.permissions.models import Permission, Role, SodRule, audit_log
 
 staff = APIRouter(prefix="/staff", tags=["grants"])
 me = APIRouter(prefix="/me", tags=["grants"])
@@ -37,7 +34,7 @@ me = APIRouter(prefix="/me", tags=["grants"])
 async def roles(session: DBSession, store: Store, principal: StaffUser) -> list[RoleOut]:
     """Each role with what it inherits and the permissions it allows or excludes, inheritance applied."""
     index = await store.ensure_fresh()
-    descriptions = dict((await session.execute(select(Role.name, Role.description))).tuples().all())
+    descriptions = await repository.role_descriptions(session)
     out = []
     for view in sorted(index.model.roles.values(), key=lambda v: (len(v.lineage), v.name)):
         out.append(
@@ -57,7 +54,6 @@ async def roles(session: DBSession, store: Store, principal: StaffUser) -> list[
 @staff.get("/permissions", response_model=list[PermissionOut], summary="The permission catalog")
 async def permissions(session: DBSession, principal: StaffUser) -> list[PermissionOut]:
     """Resource types and actions; high-risk ones are denied to frozen or suspended staff."""
-    rows = (await session.execute(select(Permission).order_by(Permission.name))).scalars()
     return [
         PermissionOut(
             name=p.name,
@@ -66,7 +62,7 @@ async def permissions(session: DBSession, principal: StaffUser) -> list[Permissi
             description=p.description,
             high_risk=p.high_risk,
         )
-        for p in rows
+        for p in await repository.permission_catalog(session)
     ]
 
 
@@ -165,20 +161,14 @@ async def revoke(
     """Taking a privilege away needs no second person; it is effective in this process at once and
     everywhere within the stated bound."""
     grant = await service.revoke_grant(session, store, grant_id, actor=principal.subject, reason=body.reason)
-    role = (await session.execute(select(Role.name).where(Role.id == grant.role_id))).scalar_one()
-    return GrantOut.of(grant, role)
+    return GrantOut.of(grant, await repository.role_name_of(session, grant.role_id))
 
 
 @staff.get("/sod-rules", response_model=list[SodRuleOut], summary="Mutually exclusive role pairs")
 async def sod_rules(session: DBSession, principal: StaffUser) -> list[SodRuleOut]:
     """Pairs nobody may hold together (roles inheriting either side count too)."""
-    a, b = aliased(Role), aliased(Role)
-    rows = (
-        await session.execute(
-            select(SodRule, a.name, b.name).join(a, a.id == SodRule.role_a_id).join(b, b.id == SodRule.role_b_id)
-        )
-    ).tuples()
-    return [SodRuleOut(id=r.id, role_a=na, role_b=nb, reason=r.reason) for r, na, nb in rows]
+    rules = await repository.sod_rules(session)
+    return [SodRuleOut(id=r.id, role_a=na, role_b=nb, reason=r.reason) for r, na, nb in rules]
 
 
 @staff.post(
@@ -196,31 +186,10 @@ async def add_sod_rule(
     """Applies to new grants at once; pairs that already coexist show in the over-privilege report."""
     if body.role_a == body.role_b:
         raise BadRequest("an SoD rule needs two different roles")
-    role_a = await service.role_by_name(session, body.role_a)
-    role_b = await service.role_by_name(session, body.role_b)
-    existing = (
-        await session.execute(
-            select(SodRule).where(
-                ((SodRule.role_a_id == role_a.id) & (SodRule.role_b_id == role_b.id))
-                | ((SodRule.role_a_id == role_b.id) & (SodRule.role_b_id == role_a.id))
-            )
-        )
-    ).scalar_one_or_none()
-    if existing is not None:
-        return SodRuleOut(id=existing.id, role_a=body.role_a, role_b=body.role_b, reason=existing.reason)
-    rule = SodRule(
-        id=uuid.uuid4(), role_a_id=role_a.id, role_b_id=role_b.id, reason=body.reason, created_by=principal.subject
+    rule = await service.add_sod_rule(
+        session, actor=principal.subject, role_a=body.role_a, role_b=body.role_b, reason=body.reason
     )
-    session.add(rule)
-    await session.flush()
-    await audit_log.append(
-        session,
-        actor=principal.subject,
-        action="sod_rule.added",
-        target=str(rule.id),
-        detail={"role_a": role_a.name, "role_b": role_b.name},
-    )
-    return SodRuleOut(id=rule.id, role_a=role_a.name, role_b=role_b.name, reason=rule.reason)
+    return SodRuleOut(id=rule.id, role_a=body.role_a, role_b=body.role_b, reason=rule.reason)
 
 
 @me.get("/grants", response_model=list[GrantOut], summary="My live grants")

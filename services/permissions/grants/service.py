@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from services.permissions.approvals import service as approvals
 from services.permissions.approvals.service import now_utc
@@ -33,19 +31,9 @@ from services.permissions.errors import (
     TrainingRequired,
     UnknownRole,
 )
-from services.permissions.models import (
-    Approval,
-    Effect,
-    Grant,
-    Permission,
-    Role,
-    RolePermission,
-    SodRule,
-    SubjectState,
-    SubjectStatus,
-    TrainingRecord,
-    audit_log,
-)
+from services.permissions.grants import repository
+from services.permissions.grants.repository import SodRules
+from services.permissions.models import Approval, Grant, Role, SodRule, SubjectStatus, TrainingRecord, audit_log
 
 GRANT_OPERATION = "role.grant"
 ROLE_CHANGE_OPERATION = "role.change"
@@ -66,7 +54,7 @@ class RoleGraph:
 
 
 async def role_graph(session: AsyncSession) -> RoleGraph:
-    roles = list((await session.execute(select(Role))).scalars())
+    roles = await repository.all_roles(session)
     parents = {r.id: r.parent_id for r in roles}
     lineage: dict[uuid.UUID, tuple[uuid.UUID, ...]] = {}
     for role in roles:
@@ -77,20 +65,12 @@ async def role_graph(session: AsyncSession) -> RoleGraph:
             parent = parents.get(parent)
         lineage[role.id] = tuple(chain)
     risky = {r.id for r in roles if r.high_risk}
-    risky.update(
-        (
-            await session.execute(
-                select(RolePermission.role_id)
-                .join(Permission, Permission.name == RolePermission.permission)
-                .where(RolePermission.effect == Effect.allow, Permission.high_risk.is_(True))
-            )
-        ).scalars()
-    )
+    risky.update(await repository.role_ids_allowing_high_risk(session))
     return RoleGraph({r.name: r for r in roles}, lineage, frozenset(risky))
 
 
 async def role_by_name(session: AsyncSession, name: str) -> Role:
-    role = (await session.execute(select(Role).where(Role.name == name))).scalar_one_or_none()
+    role = await repository.role_named(session, name)
     if role is None:
         raise UnknownRole(f"no role named {name!r}", role=name)
     return role
@@ -98,26 +78,7 @@ async def role_by_name(session: AsyncSession, name: str) -> Role:
 
 async def live_grants(session: AsyncSession, subject: str | None = None) -> list[tuple[Grant, str]]:
     """Grants in force now (not revoked, not expired) with their role names."""
-    now = now_utc()
-    query = (
-        select(Grant, Role.name)
-        .join(Role, Role.id == Grant.role_id)
-        .where(Grant.revoked_at.is_(None), (Grant.expires_at.is_(None)) | (Grant.expires_at > now))
-        .order_by(Grant.created_at)
-    )
-    if subject is not None:
-        query = query.where(Grant.subject == subject)
-    return [(grant, name) for grant, name in (await session.execute(query)).tuples()]
-
-
-SodRules = list[tuple[SodRule, str, str]]
-
-
-async def load_sod_rules(session: AsyncSession) -> SodRules:
-    """Every SoD rule with the names of its two roles."""
-    a, b = aliased(Role), aliased(Role)
-    query = select(SodRule, a.name, b.name).join(a, a.id == SodRule.role_a_id).join(b, b.id == SodRule.role_b_id)
-    return [(rule, name_a, name_b) for rule, name_a, name_b in (await session.execute(query)).tuples()]
+    return await repository.grants_in_force(session, now_utc(), subject)
 
 
 def conflicts_among(
@@ -141,31 +102,21 @@ def conflicts_among(
 
 
 async def current_training(session: AsyncSession, settings: PermissionsSettings, subject: str) -> TrainingRecord | None:
-    query = (
-        select(TrainingRecord)
-        .where(
-            TrainingRecord.subject == subject,
-            TrainingRecord.course == settings.training_course,
-            TrainingRecord.expires_at > now_utc(),
-        )
-        .order_by(TrainingRecord.expires_at.desc())
-        .limit(1)
-    )
-    return (await session.execute(query)).scalar_one_or_none()
+    return await repository.latest_training(session, subject, settings.training_course, now_utc())
 
 
 async def validate_grant(
     session: AsyncSession, settings: PermissionsSettings, subject: str, role: Role, scope: str | None
 ) -> None:
     """Refuse a grant that would break SoD, lacks training, duplicates, or targets a closed subject."""
-    state = await session.get(SubjectState, subject)
+    state = await repository.subject_state(session, subject)
     if state is not None and state.status == SubjectStatus.closed:
         raise SubjectClosed("a closed account cannot receive grants")
     held = await live_grants(session, subject)
     if any(g.role_id == role.id and g.scope == scope for g, _ in held):
         raise AlreadyGranted(f"the subject already holds {role.name}" + (f" in scope {scope}" if scope else ""))
     graph = await role_graph(session)
-    conflicts = conflicts_among(await load_sod_rules(session), graph, [g.role_id for g, _ in held], role.id)
+    conflicts = conflicts_among(await repository.sod_rules(session), graph, [g.role_id for g, _ in held], role.id)
     if conflicts:
         first = conflicts[0]
         raise SodConflict(
@@ -277,7 +228,7 @@ def grant_applier(settings: PermissionsSettings, store: PolicyStore) -> approval
 async def revoke_grant(
     session: AsyncSession, store: PolicyStore, grant_id: uuid.UUID, *, actor: str, reason: str
 ) -> Grant:
-    grant = (await session.execute(select(Grant).where(Grant.id == grant_id).with_for_update())).scalar_one_or_none()
+    grant = await repository.grant_for_update(session, grant_id)
     if grant is None:
         raise GrantNotFound(f"grant {grant_id} does not exist")
     if grant.revoked_at is None:
@@ -302,19 +253,16 @@ async def revoke_all(session: AsyncSession, store: PolicyStore, subject: str, *,
 async def list_grants(session: AsyncSession, subject: str | None, include_inactive: bool) -> list[tuple[Grant, str]]:
     if not include_inactive:
         return await live_grants(session, subject)
-    query = select(Grant, Role.name).join(Role, Role.id == Grant.role_id).order_by(Grant.created_at)
-    if subject is not None:
-        query = query.where(Grant.subject == subject)
-    return [(g, n) for g, n in (await session.execute(query.limit(1000))).tuples()]
+    return await repository.grants_any_state(session, subject, limit=1000)
 
 
 async def _validate_role_change(session: AsyncSession, payload: dict[str, Any]) -> Role | None:
     """Check a custom role definition; returns the existing role it replaces, if any."""
     name = payload["name"]
-    existing = (await session.execute(select(Role).where(Role.name == name))).scalar_one_or_none()
+    existing = await repository.role_named(session, name)
     if existing is not None and existing.builtin:
         raise InvalidPayload(f"{name} is a shipped role: it changes through a migration, not at run time")
-    known = set((await session.execute(select(Permission.name))).scalars())
+    known = await repository.permission_names(session)
     unknown = sorted((set(payload["allows"]) | set(payload["denies"])) - known)
     if unknown:
         raise InvalidPayload(f"unknown permission(s): {', '.join(unknown)}")
@@ -371,12 +319,7 @@ def role_change_applier(store: PolicyStore) -> approvals.InternalExecutor:
         role.parent_id = parent_id
         role.high_risk = bool(payload.get("high_risk", False))
         await session.flush()
-        await session.execute(delete(RolePermission).where(RolePermission.role_id == role.id))
-        session.add_all(
-            [RolePermission(role_id=role.id, permission=p, effect=Effect.allow) for p in allows]
-            + [RolePermission(role_id=role.id, permission=p, effect=Effect.deny) for p in denies]
-        )
-        await session.flush()
+        await repository.replace_role_permissions(session, role.id, allows, denies)
         await record_change(session, ChangeKind.model, None, store)
         await audit_log.append(
             session,
@@ -394,3 +337,19 @@ def role_change_applier(store: PolicyStore) -> approvals.InternalExecutor:
         )
 
     return apply
+
+
+async def add_sod_rule(session: AsyncSession, *, actor: str, role_a: str, role_b: str, reason: str) -> SodRule:
+    """A new rule on the pair, or the one already there (either order)."""
+    first = await role_by_name(session, role_a)
+    second = await role_by_name(session, role_b)
+    existing = await repository.sod_rule_between(session, first.id, second.id)
+    if existing is not None:
+        return existing
+    rule = SodRule(id=uuid.uuid4(), role_a_id=first.id, role_b_id=second.id, reason=reason, created_by=actor)
+    session.add(rule)
+    await session.flush()
+    await audit_log.append(
+        session, actor=actor, action="sod_rule.added", target=str(rule.id), detail={"role_a": role_a, "role_b": role_b}
+    )
+    return rule

@@ -15,7 +15,8 @@ from services.permissions.approvals.service import now_utc
 from services.permissions.checks.store import PolicyStore
 from services.permissions.config import PermissionsSettings
 from services.permissions.errors import InvalidReview, NotEntitled, ReviewClosed, ReviewNotFound
-from services.permissions.grants.service import conflicts_among, live_grants, load_sod_rules, revoke_grant, role_graph
+from services.permissions.grants import repository as grants_repository
+from services.permissions.grants.service import conflicts_among, live_grants, revoke_grant, role_graph
 from services.permissions.models import (
     Grant,
     ReviewCampaign,
@@ -220,7 +221,7 @@ async def over_privilege(
                     "last_used_at": grant.last_used_at.isoformat() if grant.last_used_at else None,
                 }
             )
-    rules = await load_sod_rules(session)
+    rules = await grants_repository.sod_rules(session)
     for subject, held in by_subject.items():
         if len(held) < 2:
             continue
