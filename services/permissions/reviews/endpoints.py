@@ -14,7 +14,7 @@ from services.permissions.approvals.service import now_utc
 from services.permissions.checks.store import LocalChecker, Store
 from services.permissions.deps import Settings, StepUp
 from services.permissions.models import ReviewDecision, audit_log
-from services.permissions.reviews import service
+from services.permissions.reviews import repository, service
 from services.permissions.reviews.schemas import (
     CampaignBody,
     CampaignOut,
@@ -98,7 +98,7 @@ async def items(
     if everyone:
         await RequirePermission("review:manage")(principal, LocalChecker(store))
         reviewer = None
-    return [ItemOut.of(i) for i in await service.items_of(session, campaign_id, reviewer)]
+    return [ItemOut.of(i) for i in await repository.items_of(session, campaign_id, reviewer)]
 
 
 @staff.post(

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.permissions.approvals.service import now_utc
@@ -17,14 +16,8 @@ from services.permissions.config import PermissionsSettings
 from services.permissions.errors import InvalidReview, NotEntitled, ReviewClosed, ReviewNotFound
 from services.permissions.grants import repository as grants_repository
 from services.permissions.grants.service import conflicts_among, live_grants, revoke_grant, role_graph
-from services.permissions.models import (
-    Grant,
-    ReviewCampaign,
-    ReviewDecision,
-    ReviewItem,
-    TrainingRecord,
-    audit_log,
-)
+from services.permissions.models import Grant, ReviewCampaign, ReviewDecision, ReviewItem, audit_log
+from services.permissions.reviews import repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,36 +72,22 @@ async def create_campaign(
 
 
 async def get_campaign(session: AsyncSession, campaign_id: uuid.UUID) -> ReviewCampaign:
-    campaign = await session.get(ReviewCampaign, campaign_id)
+    campaign = await repository.campaign(session, campaign_id)
     if campaign is None:
         raise ReviewNotFound(f"review campaign {campaign_id} does not exist")
     return campaign
 
 
 async def campaign_counts(session: AsyncSession, campaign_id: uuid.UUID) -> dict[str, int]:
-    rows = (
-        await session.execute(
-            select(ReviewItem.decision, func.count())
-            .where(ReviewItem.campaign_id == campaign_id)
-            .group_by(ReviewItem.decision)
-        )
-    ).tuples()
     counts = {d.value: 0 for d in ReviewDecision}
-    counts.update({decision: int(n) for decision, n in rows})
+    counts.update(await repository.decision_counts(session, campaign_id))
     return counts
-
-
-async def items_of(session: AsyncSession, campaign_id: uuid.UUID, reviewer: str | None) -> list[ReviewItem]:
-    query = select(ReviewItem).where(ReviewItem.campaign_id == campaign_id).order_by(ReviewItem.subject)
-    if reviewer is not None:
-        query = query.where(ReviewItem.reviewer == reviewer)
-    return list((await session.execute(query)).scalars())
 
 
 async def decide_item(
     session: AsyncSession, store: PolicyStore, item_id: uuid.UUID, *, actor: str, decision: ReviewDecision, comment: str
 ) -> ReviewItem:
-    item = await session.get(ReviewItem, item_id, with_for_update=True)
+    item = await repository.item_for_update(session, item_id)
     if item is None:
         raise ReviewNotFound(f"review item {item_id} does not exist")
     if item.reviewer != actor:
@@ -121,7 +100,7 @@ async def decide_item(
     if decision == ReviewDecision.revoked:
         await revoke_grant(session, store, item.grant_id, actor=actor, reason=f"access review {campaign.id}")
     else:
-        grant = await session.get(Grant, item.grant_id, with_for_update=True)
+        grant = await repository.grant_for_update(session, item.grant_id)
         if grant is not None:
             grant.certified_at, grant.certified_by = now, actor
     await session.flush()
@@ -139,7 +118,7 @@ async def close_campaign(
     session: AsyncSession, store: PolicyStore, campaign_id: uuid.UUID, *, actor: str, revoke_pending: bool
 ) -> tuple[ReviewCampaign, int]:
     """Close a campaign; with ``revoke_pending`` every grant nobody certified is revoked (no silent renewal)."""
-    campaign = await session.get(ReviewCampaign, campaign_id, with_for_update=True)
+    campaign = await repository.campaign(session, campaign_id, for_update=True)
     if campaign is None:
         raise ReviewNotFound(f"review campaign {campaign_id} does not exist")
     if campaign.closed_at is not None:
@@ -147,7 +126,9 @@ async def close_campaign(
     now = now_utc()
     revoked = 0
     if revoke_pending:
-        pending = [i for i in await items_of(session, campaign.id, None) if i.decision == ReviewDecision.pending]
+        pending = [
+            i for i in await repository.items_of(session, campaign.id, None) if i.decision == ReviewDecision.pending
+        ]
         for item in pending:
             await revoke_grant(
                 session, store, item.grant_id, actor=actor, reason=f"not certified in review {campaign.id}"
@@ -172,19 +153,7 @@ async def close_campaign(
 
 async def overdue(session: AsyncSession) -> list[dict[str, Any]]:
     """Open campaigns past their due date with items still pending, per reviewer."""
-    rows = (
-        await session.execute(
-            select(ReviewCampaign.id, ReviewCampaign.name, ReviewCampaign.due_at, ReviewItem.reviewer, func.count())
-            .join(ReviewItem, ReviewItem.campaign_id == ReviewCampaign.id)
-            .where(
-                ReviewCampaign.closed_at.is_(None),
-                ReviewCampaign.due_at < now_utc(),
-                ReviewItem.decision == ReviewDecision.pending,
-            )
-            .group_by(ReviewCampaign.id, ReviewCampaign.name, ReviewCampaign.due_at, ReviewItem.reviewer)
-            .order_by(ReviewCampaign.due_at)
-        )
-    ).tuples()
+    rows = await repository.pending_past_due(session, now_utc())
     return [
         {"campaign_id": str(cid), "name": name, "due_at": due.isoformat(), "reviewer": reviewer, "pending": int(n)}
         for cid, name, due, reviewer, n in rows
@@ -227,15 +196,7 @@ async def over_privilege(
             continue
         for conflict in conflicts_among(rules, graph, [g.role_id for g, _ in held]):
             report.sod_conflicts.append({"subject": subject, **conflict})
-    trained = set(
-        (
-            await session.execute(
-                select(TrainingRecord.subject).where(
-                    TrainingRecord.course == settings.training_course, TrainingRecord.expires_at > now
-                )
-            )
-        ).scalars()
-    )
+    trained = await repository.subjects_trained(session, settings.training_course, now)
     for grant, role_name in grants:
         role = graph.by_name.get(role_name)
         if role is not None and graph.high_risk(role) and grant.subject not in trained:

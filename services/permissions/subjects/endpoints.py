@@ -17,7 +17,7 @@ from services.permissions.deps import Settings, StepUp
 from services.permissions.grants.schemas import GrantOut
 from services.permissions.grants.service import live_grants
 from services.permissions.models import SubjectState, inbox
-from services.permissions.subjects import service
+from services.permissions.subjects import repository, service
 from services.permissions.subjects.schemas import (
     LiftBody,
     StatusBody,
@@ -79,7 +79,7 @@ async def report_suspension(
     (`created: false`). Lifting needs an approval."""
     _allowed(caller, settings.suspension_reporters, "suspensions")
     if idempotency_key is not None and not await inbox.first_delivery(session, idempotency_key):
-        existing = await service.active_suspension(session, str(subject))
+        existing = await repository.active_suspension(session, str(subject))
         if existing is not None:
             return SuspensionOut.of(existing, created=False)
     suspension, created = await service.suspend(
@@ -136,13 +136,13 @@ async def subject_view(
     """Status, active suspension, live grants and training records."""
     sid = str(subject)
     state = await session.get(SubjectState, sid)
-    suspension = await service.active_suspension(session, sid)
+    suspension = await repository.active_suspension(session, sid)
     return SubjectOut(
         subject=sid,
         status=state.status if state else "active",
         suspension=SuspensionOut.of(suspension) if suspension else None,
         grants=[GrantOut.of(g, role) for g, role in await live_grants(session, sid)],
-        trainings=[TrainingOut.of(t) for t in await service.trainings_of(session, sid)],
+        trainings=[TrainingOut.of(t) for t in await repository.trainings_of(session, sid)],
     )
 
 

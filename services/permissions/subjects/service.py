@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.permissions.approvals import service as approvals
@@ -22,6 +21,7 @@ from services.permissions.models import (
     TrainingRecord,
     audit_log,
 )
+from services.permissions.subjects import repository
 
 LIFT_OPERATION = "subject.lift_suspension"
 
@@ -38,7 +38,7 @@ async def set_status(
     """Record identity's account status; a closed account loses every grant."""
     # Serialises concurrent reports (the row may not exist yet, so a row lock is not enough).
     await lock_policy(session)
-    state = await session.get(SubjectState, subject, with_for_update=True)
+    state = await repository.state_for_update(session, subject)
     previous = state.status if state is not None else SubjectStatus.active
     if state is None:
         state = SubjectState(subject=subject, status=status, reason=reason, updated_by=caller)
@@ -61,17 +61,12 @@ async def set_status(
     return state
 
 
-async def active_suspension(session: AsyncSession, subject: str) -> Suspension | None:
-    query = select(Suspension).where(Suspension.subject == subject, Suspension.lifted_at.is_(None))
-    return (await session.execute(query)).scalar_one_or_none()
-
-
 async def suspend(
     session: AsyncSession, store: PolicyStore, subject: str, *, reason: str, source: str, actor_kind: str
 ) -> tuple[Suspension, bool]:
     """Suspend the subject's high-risk permissions; a second report joins the active suspension."""
     await lock_policy(session)  # two concurrent reports: the second sees the first and joins it
-    existing = await active_suspension(session, subject)
+    existing = await repository.active_suspension(session, subject)
     if existing is not None:
         return existing, False
     suspension = Suspension(id=uuid.uuid4(), subject=subject, reason=reason, source=source, created_at=now_utc())
@@ -92,7 +87,7 @@ async def suspend(
 async def request_lift(
     session: AsyncSession, settings: PermissionsSettings, subject: str, *, requester: str, comment: str
 ) -> Approval:
-    suspension = await active_suspension(session, subject)
+    suspension = await repository.active_suspension(session, subject)
     if suspension is None:
         raise NoActiveSuspension(f"{subject} has no active suspension")
     return await approvals.create(
@@ -113,7 +108,7 @@ def lift_applier(store: PolicyStore) -> approvals.InternalExecutor:
             suspension_id = uuid.UUID(str(approval.payload["suspension_id"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidPayload("the lift approval's payload is malformed") from exc
-        suspension = await session.get(Suspension, suspension_id, with_for_update=True)
+        suspension = await repository.suspension_for_update(session, suspension_id)
         if suspension is None or suspension.subject != subject or suspension.lifted_at is not None:
             raise NoActiveSuspension("the suspension was already lifted or does not exist")
         suspension.lifted_at = now_utc()
@@ -172,8 +167,3 @@ async def record_training(
         detail={"training_id": str(record.id), "course": course, "expires_at": expiry.isoformat()},
     )
     return record
-
-
-async def trainings_of(session: AsyncSession, subject: str) -> list[TrainingRecord]:
-    query = select(TrainingRecord).where(TrainingRecord.subject == subject).order_by(TrainingRecord.completed_at)
-    return list((await session.execute(query)).scalars())
