@@ -2,13 +2,15 @@
 
 The engine is built in the app's lifespan (never at import). The request owns
 the transaction: :func:`get_db_session` commits when the endpoint returns and
-rolls back when it raises; service and repository code only flushes.
+rolls back when it raises; service and repository code only flushes. The one
+exception, a write that must survive the rollback, goes through :func:`own_transaction`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -162,6 +164,24 @@ async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
+
+
+@asynccontextmanager
+async def own_transaction(request: Request, request_session: AsyncSession | None = None) -> AsyncIterator[AsyncSession]:
+    """A transaction of its own, committed on leaving the block without an error.
+
+    The one exception to "the request owns the transaction": a write that must
+    survive the request's rollback, such as the audit entry of a refused attempt
+    (the refusal is what an auditor looks for first, and the error that answers
+    it rolls the request back). Given the request's session, that transaction is
+    rolled back first, since it may hold a lock the write needs (the audit
+    chain's head row).
+    """
+    if request_session is not None:
+        await request_session.rollback()
+    async with get_database(request).sessionmaker() as own:
+        yield own
+        await own.commit()
 
 
 async def flush_pending(session: AsyncSession) -> None:

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.auth import RequireAcr
+from kit.db import own_transaction
 from kit.errors import SuiteError
 from services.permissions.approvals.service import InternalExecutor
 from services.permissions.config import PermissionsSettings
@@ -51,13 +52,9 @@ async def audit_refusal(
 
     The request's transaction rolls back with the error, so the refusal would
     otherwise leave no trace; refusals are what an auditor looks for first.
-    The request's transaction is rolled back first: it may hold the audit
-    chain's lock, which the refusal's own append needs.
     """
-    await session.rollback()
-    sessionmaker = request.app.state.database.sessionmaker
     try:
-        async with sessionmaker() as own:
+        async with own_transaction(request, session) as own:
             await audit_log.append(
                 own,
                 actor=actor,
@@ -67,6 +64,5 @@ async def audit_refusal(
                 outcome="refused",
                 detail={"code": error.code},
             )
-            await own.commit()
     except Exception:  # the refusal itself must still reach the caller
         logger.exception("could not audit a refused %s", action)

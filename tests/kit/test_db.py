@@ -10,13 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import NullPool
 
-from kit.db import DBSession, flush_pending
+from kit.db import DBSession, flush_pending, own_transaction
+from kit.errors import BadRequest
 from services.risk.app import create
 from tests.kit.conftest import break_begin_of_the_pooled_connection
 from tests.support.suite import service_settings
@@ -29,6 +30,14 @@ def backend_router() -> APIRouter:
     async def backend(session: DBSession) -> dict[str, int]:
         """Which PostgreSQL backend served the request."""
         return {"pid": int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())}
+
+    @router.post("/demo/refused")
+    async def refused(session: DBSession, request: Request) -> None:
+        """Writes in the request's transaction, records the refusal in its own, then refuses."""
+        await session.execute(text("INSERT INTO public.kept_notes VALUES ('request')"))
+        async with own_transaction(request, session) as own:
+            await own.execute(text("INSERT INTO public.kept_notes VALUES ('refusal')"))
+        raise BadRequest("refused on purpose")
 
     return router
 
@@ -185,6 +194,23 @@ async def test_with_the_checks_off_a_connection_that_died_in_the_pool_fails_one_
     assert failed.json()["code"] == "database_unavailable"
     assert await backend_pid(client) != first
     assert pings.count == 0
+
+
+async def test_a_write_in_its_own_transaction_survives_the_request_rollback_and_the_request_write_does_not(
+    served: tuple[httpx.AsyncClient, PingCounter, FastAPI],
+) -> None:
+    client, _, app = served
+    engine = create_async_engine(app.state.settings.database_url.get_secret_value(), poolclass=NullPool)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE TABLE public.kept_notes (note text)"))
+        response = await client.post("/demo/refused")
+        assert response.status_code == 400
+        async with engine.connect() as connection:
+            notes = (await connection.execute(text("SELECT note FROM public.kept_notes"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert notes == ["refusal"]
 
 
 async def test_flush_pending_writes_what_the_unit_of_work_holds_and_skips_an_empty_flush(
