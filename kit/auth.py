@@ -26,6 +26,7 @@ import jwt
 from fastapi import Depends, Request
 from jwt import PyJWK
 
+from kit.clock import SYSTEM_CLOCK, Clock
 from kit.errors import Forbidden, NotAuthenticated
 
 if TYPE_CHECKING:
@@ -152,6 +153,8 @@ class TokenVerifier:
         self._fetch_failures = 0
         self.verified_cache_size = verified_cache_size
         self._verified: dict[str, tuple[Principal, str]] = {}
+        #: Decides when a remembered token has expired (tests move it instead of sleeping).
+        self.clock: Clock = SYSTEM_CLOCK
 
     @property
     def key_ids(self) -> frozenset[str]:
@@ -232,7 +235,7 @@ class TokenVerifier:
         remembered = self._verified.get(token)
         if remembered is not None:
             principal, kid = remembered
-            if time.time() <= principal.expires_at.timestamp() + self.leeway and kid in self._keys:
+            if not self._expired(principal) and kid in self._keys:
                 self._refuse_if_revoked(principal)
                 return principal
             del self._verified[token]
@@ -278,7 +281,13 @@ class TokenVerifier:
             raise InvalidToken("token expired") from exc
         except jwt.InvalidTokenError as exc:
             raise InvalidToken("token rejected") from exc
-        return Principal.from_claims(claims), kid
+        principal = Principal.from_claims(claims)
+        if self._expired(principal):  # PyJWT read the system clock; an injected one may be later
+            raise InvalidToken("token expired")
+        return principal, kid
+
+    def _expired(self, principal: Principal) -> bool:
+        return self.clock.time() > principal.expires_at.timestamp() + self.leeway
 
 
 def bearer_token(request: Request) -> str | None:

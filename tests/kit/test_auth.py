@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import ECAlgorithm
 
 from kit.auth import InvalidToken, RevokedSession, SubjectKind, TokenVerifier, acr_at_least
+from kit.clock import MovableClock
 from tests.support.tokens import AUDIENCE, ISSUER, TestIssuer
 
 SHARED = b"a-shared-hmac-secret-of-32-bytes!!"
@@ -212,11 +213,18 @@ async def test_a_remembered_token_stops_at_its_expiry(issuer: TestIssuer) -> Non
         return jwks
 
     verifier = TokenVerifier(fetch, issuer=ISSUER, audience=AUDIENCE, leeway_seconds=0)
-    token = issuer.mint(ttl=1)
+    verifier.clock = clock = MovableClock()
+    token = issuer.mint("a-subject", ttl=60)
     await verifier.verify(token)
-    await asyncio.sleep(2.1)
+    clock.advance(55)
+    assert (await verifier.verify(token)).subject == "a-subject"  # remembered, still in time
+    clock.advance(6)
     with pytest.raises(InvalidToken, match="expired"):
         await verifier.verify(token)
+    fresh = TokenVerifier(fetch, issuer=ISSUER, audience=AUDIENCE, leeway_seconds=0)
+    fresh.clock = clock  # nothing remembered: the signed path reads the same clock
+    with pytest.raises(InvalidToken, match="expired"):
+        await fresh.verify(token)
 
 
 async def test_refused_tokens_are_never_remembered_and_the_memory_is_bounded() -> None:

@@ -28,6 +28,7 @@ from sqlalchemy import Table, bindparam, event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from kit.clock import SYSTEM_CLOCK, Clock
 from kit.permissions import Decision
 from services.permissions.checks.index import CheckResult, GrantView, Model, PolicyIndex
 from services.permissions.models import (
@@ -166,6 +167,8 @@ class PolicyStore:
         self._marks = 0
         self._synced_marks = -1
         self._checked_at = float("-inf")
+        #: Decides whether a grant has expired (tests move it instead of sleeping).
+        self.clock: Clock = SYSTEM_CLOCK
 
     def mark_stale(self) -> None:
         self._marks += 1
@@ -223,13 +226,13 @@ class PolicyStore:
 
     async def check(self, subject: str, permission: str, scope: str | None = None) -> CheckResult:
         index = await self.ensure_fresh()
-        result = index.check(subject, permission, scope, time.time())
+        result = index.check(subject, permission, scope, self.clock.time())
         (_ALLOWED if result.allowed else _DENIED).inc()
         return result
 
     async def holds_role(self, subject: str, role: str) -> bool:
         index = await self.ensure_fresh()
-        return index.holds_role(subject, role, time.time())
+        return index.holds_role(subject, role, self.clock.time())
 
     async def flush_usage(self) -> int:
         """Write the last-use times recorded by checks (for the unused-grant report)."""
