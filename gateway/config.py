@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from kit.settings import DEV_SECRET_MARKER, SuiteSettings
+from kit.settings import DEV_SECRET_MARKER, Environment, SuiteSettings
 
 SERVICES = ("identity", "permissions", "vault", "risk", "incidents")
 
@@ -88,6 +88,13 @@ class GatewaySettings(SuiteSettings):
         default_factory=list,
         description="CIDRs of load balancers whose X-Forwarded-For is believed (empty: trust none).",
     )
+    behind_proxy: bool = Field(
+        default=False,
+        description=(
+            "The gateway is reached through an ingress or load balancer; outside development it then "
+            "refuses to start with trusted_proxies empty (every client would share the proxy's address)."
+        ),
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=0, description="Largest request body (413 above).")
     max_header_bytes: int = Field(default=16_384, ge=1024, description="Largest request header block (431 above).")
     cors_allow_origins: list[str] = Field(
@@ -112,6 +119,15 @@ class GatewaySettings(SuiteSettings):
     # --- observability -------------------------------------------------------------------
     access_log: bool = Field(default=True, description="One JSON line per request (no tokens, no query strings).")
     openapi_cache_seconds: float = Field(default=60.0, ge=0)
+
+    @model_validator(mode="after")
+    def _refuse_blind_proxy(self) -> GatewaySettings:
+        if self.behind_proxy and not self.trusted_proxies and self.environment is not Environment.development:
+            raise ValueError(
+                f"{self.environment.value}: GATEWAY_BEHIND_PROXY is true but GATEWAY_TRUSTED_PROXIES is empty: "
+                "per-address rate limits and login records would see only the proxy's address"
+            )
+        return self
 
     def upstreams(self) -> dict[str, str]:
         return {name: getattr(self, f"{name}_url").rstrip("/") for name in SERVICES}

@@ -51,6 +51,10 @@ class UpstreamResponseTooLarge(SuiteError):
     title = "The service's answer is larger than the gateway relays"
 
 
+class InvalidTarget(ValueError):
+    """The gateway built a target that is not a path: its own bug, never the upstream's failure."""
+
+
 class ResponseTooLarge(Exception):
     """The upstream's answer exceeded the client's buffer limit (a property of the answer, not an outage)."""
 
@@ -231,6 +235,10 @@ class Upstream:
 
     async def call(self, method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes) -> UpstreamResponse:
         """Send ``method target`` (path and query); retries idempotent methods within deadline and budget."""
+        if not target.startswith("/"):
+            # Only a gateway bug gets here; it must never reach the network (a target glued to
+            # the host would name another machine) nor count against this upstream's circuit.
+            raise InvalidTarget(f"upstream target must be a path, got {target[:40]!r}")
         deadline = time.monotonic() + self.timeout
         may_retry = method in IDEMPOTENT_METHODS
         self.budget.deposit()
