@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -26,13 +26,6 @@ class GatewaySettings(SuiteSettings):
     vault_url: str = Field(default="http://127.0.0.1:8003", description="Upstream of /v1/vault.")
     risk_url: str = Field(default="http://127.0.0.1:8004", description="Upstream of /v1/risk.")
     incidents_url: str = Field(default="http://127.0.0.1:8005", description="Upstream of /v1/incidents.")
-    upstream_client: Literal["raw", "aiohttp", "httpx"] = Field(
-        default="raw",
-        description=(
-            "HTTP client for upstream calls: the gateway's own protocol-level client (raw), aiohttp or httpx; "
-            "chosen by bench/bench_gateway.py (raw ~25% less CPU per request than aiohttp, httpx 3-8x slower)."
-        ),
-    )
     upstream_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Deadline of one proxied request, all attempts included."
     )
@@ -42,11 +35,6 @@ class GatewaySettings(SuiteSettings):
         default_factory=dict, description="Per-upstream override of upstream_timeout_seconds, e.g. {'risk': 2.0}."
     )
     upstream_max_connections: int = Field(default=200, ge=1, description="Connections per upstream at most.")
-    upstream_max_response_bytes: int = Field(
-        default=16 << 20,
-        ge=1024,
-        description="Largest answer the raw client relays (it buffers answers; 502 above). aiohttp/httpx stream.",
-    )
     upstream_retries: int = Field(default=2, ge=0, le=5, description="Extra attempts for idempotent methods.")
     retry_budget_ratio: float = Field(
         default=0.2, ge=0, le=1, description="Retries allowed per upstream as a share of its requests."

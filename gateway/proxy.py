@@ -24,7 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.policy import HTTP_METHODS, Audience, PolicyTable, RoutePolicy
 from gateway.ratelimit import Decision, RateLimiter
 from gateway.security import InvalidPath, PayloadTooLarge, TrustedProxies, check_path, is_identity_header
-from gateway.upstream import Upstream, UpstreamResponse
+from gateway.transport import UpstreamResponse
+from gateway.upstream import Upstream
 from kit.auth import InsufficientAssurance, Principal, TokenVerifier, acr_at_least, bearer_token
 from kit.context import REQUEST_ID_HEADER
 from kit.errors import (
@@ -70,7 +71,8 @@ _NOT_FORWARDED = HOP_BY_HOP | {
 }
 #: How long a session token waits for the gateway's first revocation-feed read after start-up.
 FIRST_SYNC_WAIT_SECONDS = 3.0
-_NOT_RETURNED = HOP_BY_HOP | {REQUEST_ID_HEADER.encode(), b"traceparent"}
+#: ``date`` and ``server`` come from the gateway's own server: the upstream's would make two of each.
+_NOT_RETURNED = HOP_BY_HOP | {REQUEST_ID_HEADER.encode(), b"traceparent", b"date", b"server"}
 
 
 class UnknownService(NotFound):

@@ -7,7 +7,8 @@ from pydantic import ValidationError
 
 from gateway.config import SERVICES, GatewaySettings
 from gateway.resilience import CircuitBreaker, RetryBudget, State
-from gateway.upstream import InvalidTarget, Upstream
+from gateway.transport import InvalidTarget
+from gateway.upstream import Upstream
 from tests.gateway.conftest import RunningGateway, Stub, gateway_settings, running_gateway
 
 #: The service segment spelled with percent-encoding: each decodes to a real route.
