@@ -97,8 +97,17 @@ class GatewaySettings(SuiteSettings):
     rate_limit_ip: str = Field(default="100/second", description="Per client IP, every request.")
     rate_limit_subject: str = Field(default="50/second", description="Per authenticated subject.")
     rate_limit_classes: dict[str, str] = Field(
-        default_factory=lambda: {"login": "10/minute", "otp": "5/minute"},
-        description="Per route class, per client IP and per subject (login and OTP routes stricter).",
+        default_factory=lambda: {
+            "login": "10/minute",
+            "otp": "5/minute",
+            "register": "10/minute",
+            "token": "120/minute",
+        },
+        description=(
+            "Per route class, per client IP and per subject: login (password guessing), otp (sending or "
+            "checking a one-time code), register (sign-up and its contact checks), token (the OAuth2 token "
+            "endpoint services use). A class left out has no limit of its own."
+        ),
     )
     rate_limit_storage_retry_seconds: float = Field(
         default=5.0, gt=0, description="While shared storage is down, counters are per process; retried this often."
