@@ -214,3 +214,18 @@ async def test_a_proxied_answer_carries_one_date_and_one_server_header(gateway: 
         assert response.status_code == 200
         assert len(response.headers.get_list("date")) == 1, path
         assert len(response.headers.get_list("server")) == 1, path
+
+
+async def test_access_log_keeps_the_suites_request_ids_whole_and_redacts_a_clients_pii(
+    gateway: RunningGateway,
+) -> None:
+    entries: list[dict[str, Any]] = []
+    ACCESS_LOG.listeners.append(entries.append)
+    try:
+        generated = await gateway.client.get("/v1/identity/public/items/1")
+        await gateway.client.get("/v1/identity/public/items/1", headers={"x-request-id": "app-13812345678"})
+    finally:
+        ACCESS_LOG.listeners.remove(entries.append)
+    ours, chosen = entries[-2:]
+    assert ours["request_id"] == generated.headers["x-request-id"]
+    assert "13812345678" not in chosen["request_id"]
