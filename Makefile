@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_WORKERS ?= auto
 
 .DEFAULT_GOAL := help
-.PHONY: help env run test test-fast lint format bench migrate clean
+.PHONY: help env run codes test test-fast lint format bench migrate clean
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -17,6 +17,9 @@ env: ## Create .venv from the lock file (installs uv first if missing)
 
 run: env ## Run the whole suite (embedded PostgreSQL unless DATABASE_URL is set)
 	@$(UV) run --frozen python -m ops.run
+
+codes: env ## Print the one-time codes development sent by SMS and e-mail (while `make run` runs)
+	@$(UV) run --frozen python -m ops.dev_codes $(ARGS)
 
 test: env ## Run every test against a real PostgreSQL (embedded unless TEST_DATABASE_URL is set)
 	@$(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist loadscope $(ARGS)

@@ -24,7 +24,8 @@ from gateway.proxy import Pipeline, ProxyEndpoint
 from gateway.ratelimit import RateLimiter
 from gateway.resilience import CircuitBreaker, RetryBudget
 from gateway.security import EdgeMiddleware, TrustedProxies
-from gateway.upstream import Upstream, UpstreamClient, make_client
+from gateway.transport import UpstreamClient
+from gateway.upstream import AiohttpUpstreamClient, Upstream
 from kit.auth import TokenVerifier
 from kit.errors import install_error_handlers, problem_response
 from kit.logging import configure_logging
@@ -89,11 +90,9 @@ class _Resources:
 def _wire(app: FastAPI, settings: GatewaySettings, policy: PolicyTable) -> _Resources:
     """Build the per-process state (clients, verifier, feed, limiter) and hang it on ``app.state``."""
     urls = settings.upstreams()
-    client = make_client(
-        settings.upstream_client,
+    client = AiohttpUpstreamClient(
         max_connections=settings.upstream_max_connections,
         connect_timeout=settings.upstream_connect_timeout_seconds,
-        max_response_bytes=settings.upstream_max_response_bytes,
     )
     upstreams = {
         name: Upstream(

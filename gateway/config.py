@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from kit.settings import DEV_SECRET_MARKER, SuiteSettings
+from kit.settings import DEV_SECRET_MARKER, Environment, SuiteSettings
 
 SERVICES = ("identity", "permissions", "vault", "risk", "incidents")
 
@@ -26,13 +26,6 @@ class GatewaySettings(SuiteSettings):
     vault_url: str = Field(default="http://127.0.0.1:8003", description="Upstream of /v1/vault.")
     risk_url: str = Field(default="http://127.0.0.1:8004", description="Upstream of /v1/risk.")
     incidents_url: str = Field(default="http://127.0.0.1:8005", description="Upstream of /v1/incidents.")
-    upstream_client: Literal["raw", "aiohttp", "httpx"] = Field(
-        default="raw",
-        description=(
-            "HTTP client for upstream calls: the gateway's own protocol-level client (raw), aiohttp or httpx; "
-            "chosen by bench/bench_gateway.py (raw ~25% less CPU per request than aiohttp, httpx 3-8x slower)."
-        ),
-    )
     upstream_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Deadline of one proxied request, all attempts included."
     )
@@ -42,11 +35,6 @@ class GatewaySettings(SuiteSettings):
         default_factory=dict, description="Per-upstream override of upstream_timeout_seconds, e.g. {'risk': 2.0}."
     )
     upstream_max_connections: int = Field(default=200, ge=1, description="Connections per upstream at most.")
-    upstream_max_response_bytes: int = Field(
-        default=16 << 20,
-        ge=1024,
-        description="Largest answer the raw client relays (it buffers answers; 502 above). aiohttp/httpx stream.",
-    )
     upstream_retries: int = Field(default=2, ge=0, le=5, description="Extra attempts for idempotent methods.")
     retry_budget_ratio: float = Field(
         default=0.2, ge=0, le=1, description="Retries allowed per upstream as a share of its requests."
@@ -88,6 +76,13 @@ class GatewaySettings(SuiteSettings):
         default_factory=list,
         description="CIDRs of load balancers whose X-Forwarded-For is believed (empty: trust none).",
     )
+    behind_proxy: bool = Field(
+        default=False,
+        description=(
+            "The gateway is reached through an ingress or load balancer; outside development it then "
+            "refuses to start with trusted_proxies empty (every client would share the proxy's address)."
+        ),
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=0, description="Largest request body (413 above).")
     max_header_bytes: int = Field(default=16_384, ge=1024, description="Largest request header block (431 above).")
     cors_allow_origins: list[str] = Field(
@@ -102,8 +97,17 @@ class GatewaySettings(SuiteSettings):
     rate_limit_ip: str = Field(default="100/second", description="Per client IP, every request.")
     rate_limit_subject: str = Field(default="50/second", description="Per authenticated subject.")
     rate_limit_classes: dict[str, str] = Field(
-        default_factory=lambda: {"login": "10/minute", "otp": "5/minute"},
-        description="Per route class, per client IP and per subject (login and OTP routes stricter).",
+        default_factory=lambda: {
+            "login": "10/minute",
+            "otp": "5/minute",
+            "register": "10/minute",
+            "token": "120/minute",
+        },
+        description=(
+            "Per route class, per client IP and per subject: login (password guessing), otp (sending or "
+            "checking a one-time code), register (sign-up and its contact checks), token (the OAuth2 token "
+            "endpoint services use). A class left out has no limit of its own."
+        ),
     )
     rate_limit_storage_retry_seconds: float = Field(
         default=5.0, gt=0, description="While shared storage is down, counters are per process; retried this often."
@@ -112,6 +116,15 @@ class GatewaySettings(SuiteSettings):
     # --- observability -------------------------------------------------------------------
     access_log: bool = Field(default=True, description="One JSON line per request (no tokens, no query strings).")
     openapi_cache_seconds: float = Field(default=60.0, ge=0)
+
+    @model_validator(mode="after")
+    def _refuse_blind_proxy(self) -> GatewaySettings:
+        if self.behind_proxy and not self.trusted_proxies and self.environment is not Environment.development:
+            raise ValueError(
+                f"{self.environment.value}: GATEWAY_BEHIND_PROXY is true but GATEWAY_TRUSTED_PROXIES is empty: "
+                "per-address rate limits and login records would see only the proxy's address"
+            )
+        return self
 
     def upstreams(self) -> dict[str, str]:
         return {name: getattr(self, f"{name}_url").rstrip("/") for name in SERVICES}

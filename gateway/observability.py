@@ -15,7 +15,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.security import mask_ip
-from kit.logging import redact_text
+from kit.logging import redact_request_id, redact_text
 
 _tracer = trace.get_tracer("gateway")
 _TRACE_HEADERS = (b"traceparent", b"tracestate", b"baggage")
@@ -144,6 +144,7 @@ class GatewayObservability:
     @staticmethod
     def _log(scope: Scope, state: dict[str, object], status: int, seconds: float, upstream: float | None) -> None:
         client_ip = state.get("gw_client_ip")
+        request_id = state.get("request_id")
         context = trace.get_current_span().get_span_context()
         ACCESS_LOG.write(
             {
@@ -163,7 +164,8 @@ class GatewayObservability:
                 "subject": state.get("gw_subject"),
                 "kind": state.get("gw_kind"),
                 "client_net": mask_ip(client_ip) if isinstance(client_ip, str) else None,
-                "request_id": state.get("request_id"),
+                # A client-chosen request id is redacted like a path; the suite's own stay whole.
+                "request_id": redact_request_id(request_id) if isinstance(request_id, str) else None,
                 "trace_id": f"{context.trace_id:032x}" if context.is_valid else None,
             }
         )

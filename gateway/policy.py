@@ -21,7 +21,11 @@ from pathlib import Path
 from kit.auth import ACR_LEVELS, Principal, SubjectKind
 
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-RATE_CLASSES = frozenset({"default", "login", "otp"})
+#: Route classes with a limit of their own per client address and per subject
+#: (``GATEWAY_RATE_LIMIT_CLASSES``): ``login`` password guessing, ``otp`` sending or
+#: checking a one-time code, ``register`` a new customer's sign-up and its contact
+#: checks, ``token`` the OAuth2 token endpoint services use (apart from customers' login).
+RATE_CLASSES = frozenset({"default", "login", "otp", "register", "token"})
 
 
 class Audience(enum.StrEnum):

@@ -23,8 +23,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.policy import HTTP_METHODS, Audience, PolicyTable, RoutePolicy
 from gateway.ratelimit import Decision, RateLimiter
-from gateway.security import PayloadTooLarge, TrustedProxies, check_path, is_identity_header
-from gateway.upstream import Upstream, UpstreamResponse
+from gateway.security import InvalidPath, PayloadTooLarge, TrustedProxies, check_path, is_identity_header
+from gateway.transport import UpstreamResponse
+from gateway.upstream import Upstream
 from kit.auth import InsufficientAssurance, Principal, TokenVerifier, acr_at_least, bearer_token
 from kit.context import REQUEST_ID_HEADER
 from kit.errors import (
@@ -70,7 +71,8 @@ _NOT_FORWARDED = HOP_BY_HOP | {
 }
 #: How long a session token waits for the gateway's first revocation-feed read after start-up.
 FIRST_SYNC_WAIT_SECONDS = 3.0
-_NOT_RETURNED = HOP_BY_HOP | {REQUEST_ID_HEADER.encode(), b"traceparent"}
+#: ``date`` and ``server`` come from the gateway's own server: the upstream's would make two of each.
+_NOT_RETURNED = HOP_BY_HOP | {REQUEST_ID_HEADER.encode(), b"traceparent", b"date", b"server"}
 
 
 class UnknownService(NotFound):
@@ -131,6 +133,9 @@ class Pipeline:
         state = scope["state"]
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         upstream, route = self._route(scope, service, raw_path)
+        # The upstream target is the decoded route's remainder after ``/v1/<service>``: _route
+        # made sure the raw prefix is literally that (no percent-encoding in it).
+        target = "/" + raw_path.split(b"/", 3)[3].decode("latin-1") if raw_path.count(b"/") >= 3 else "/"
         peer = scope["client"][0] if scope.get("client") else "unknown"
         client_ip = self.proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
         state["gw_client_ip"] = client_ip
@@ -151,7 +156,6 @@ class Pipeline:
 
         body = await self._read_body(request)
         headers = self._upstream_headers(request, client_ip)
-        target = raw_path[len(service) + 4 :].decode("latin-1") or "/"
         query: bytes = scope.get("query_string", b"")
         if query:
             target += "?" + query.decode("latin-1")
@@ -163,7 +167,14 @@ class Pipeline:
         return self._respond(scope["method"], answer, decision)
 
     def _route(self, scope: Scope, service: str, raw_path: bytes) -> tuple[Upstream, RoutePolicy]:
-        """The upstream and the policy of this path; unknown services and routes are never forwarded."""
+        """The upstream and the policy of this path; unknown services and routes are never forwarded.
+
+        The ``/v1/<service>/`` prefix must be spelled literally: any percent-encoding in it
+        (``/v1/identit%79/...``, ``/%761/...``) is refused, so the prefix the policy matched
+        on the decoded path is byte for byte the one the upstream target is cut from.
+        """
+        if raw_path.split(b"/", 3)[:3] != [b"", b"v1", service.encode()]:
+            raise InvalidPath("percent-encoding is not accepted in /v1/<service>/")
         upstream = self.upstreams.get(service)
         if upstream is None:
             raise UnknownService(f"no service named {service!r}")

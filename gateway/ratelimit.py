@@ -17,6 +17,8 @@ outage into a gateway outage.
 from __future__ import annotations
 
 import asyncio
+import functools
+import ipaddress
 import logging
 import math
 import time
@@ -108,6 +110,25 @@ class LocalCounters:
         return window[1] if window is not None else time.time()
 
 
+@functools.lru_cache(maxsize=65_536)
+def address_key(address: str) -> str:
+    """The rate-limit key of a client address: an IPv4 address itself, an IPv6 address's /64.
+
+    One IPv6 subscriber usually holds a whole /64 (RFC 6177), so keying by full
+    address would give an attacker 2**64 fresh budgets. IPv4-mapped IPv6
+    addresses count as the IPv4 address they carry.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 class RateLimiter:
     def __init__(self, settings: GatewaySettings) -> None:
         self.prefix = settings.rate_limit_key_prefix
@@ -147,11 +168,12 @@ class RateLimiter:
         )
 
     async def check_client(self, client_ip: str, rate_class: str) -> Decision:
-        """Before authentication: the client address, and the route class per address."""
-        checks: list[tuple[Limit, str]] = [(self.ip, client_ip)]
+        """Before authentication: the client address (IPv6 by /64), and the route class per address."""
+        who = address_key(client_ip)
+        checks: list[tuple[Limit, str]] = [(self.ip, who)]
         route_class = self.classes.get(rate_class)
         if route_class is not None:
-            checks.append((route_class, client_ip))
+            checks.append((route_class, who))
         return await self._check(checks)
 
     async def check_subject(self, subject: str, rate_class: str) -> Decision:

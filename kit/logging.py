@@ -11,7 +11,7 @@ from typing import Any
 from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter
 
-from kit.context import current_request_id
+from kit.context import GENERATED_REQUEST_ID, current_request_id, is_generated_request_id
 
 REDACTED = "[redacted]"
 
@@ -70,15 +70,42 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
-def redact_text(text: str) -> str:
+#: A request id the suite generated, standing alone in a text (not part of a longer token).
+_REQUEST_ID_IN_TEXT = re.compile(rf"(?<![0-9A-Za-z]){GENERATED_REQUEST_ID.pattern}(?![0-9A-Za-z])")
+
+
+def _redact_patterns(text: str) -> str:
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
 
 
+def redact_text(text: str) -> str:
+    """``text`` with secrets and personal data replaced; request ids the suite generated stay whole."""
+    if _REQUEST_ID_IN_TEXT.search(text) is None:
+        return _redact_patterns(text)
+    parts: list[str] = []
+    last = 0
+    for found in _REQUEST_ID_IN_TEXT.finditer(text):
+        parts.append(_redact_patterns(text[last : found.start()]))
+        parts.append(found.group())
+        last = found.end()
+    parts.append(_redact_patterns(text[last:]))
+    return "".join(parts)
+
+
+def redact_request_id(value: str | None) -> str | None:
+    """A request id for a log: as is when the suite generated it, redacted like any text when a client chose it."""
+    if value is None or is_generated_request_id(value):
+        return value
+    return redact_text(value)
+
+
 def redact_value(key: str, value: Any) -> Any:
     if key.lower() in SENSITIVE_KEYS:
         return REDACTED
+    if key == "request_id" and isinstance(value, str):
+        return redact_request_id(value)
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, Mapping):
@@ -92,7 +119,8 @@ _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict
 
 #: Ids this module formats itself as hex. A random trace id can hold a run of 13+ decimal
 #: digits that the card pattern would blank, and a log line that cannot be joined to its
-#: trace is worth less than nothing. (The request id can come from a client, so it is redacted.)
+#: trace is worth less than nothing. (A request id can come from a client: only the ones the
+#: suite generated are left whole, see :func:`redact_request_id`.)
 _OWN_HEX_IDS = frozenset({"trace_id", "span_id"})
 
 

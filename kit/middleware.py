@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 
 from prometheus_client import Counter, Histogram
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kit.context import REQUEST_ID_HEADER, reset_request_id, set_request_id
+from kit.context import REQUEST_ID_HEADER, new_request_id, reset_request_id, set_request_id
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
@@ -39,7 +38,7 @@ def incoming_request_id(scope: Scope) -> str:
             if _VALID_REQUEST_ID.match(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return new_request_id()
 
 
 class RequestIdMiddleware:

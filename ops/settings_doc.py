@@ -1,7 +1,8 @@
-"""Print the configuration reference (every setting, its variable and default) as Markdown.
+"""The configuration reference (every setting, its variable and default) as Markdown.
 
-``python -m ops.settings_doc`` writes the tables that README.md's
-"Configuration" section holds; a test keeps the two in step.
+``python -m ops.settings_doc`` prints the tables that docs/configuration.md
+holds; ``python -m ops.settings_doc --write`` puts them there in place. A test
+(tests/ops/test_readme.py) keeps the two in step.
 """
 
 from __future__ import annotations
@@ -78,5 +79,19 @@ def render() -> str:
     return "\n".join(lines)
 
 
+#: The document that holds the generated reference, between BEGIN and END.
+REFERENCE = ROOT / "docs" / "configuration.md"
+
+
+def write(path: Path = REFERENCE) -> None:
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text[: text.index(BEGIN)] + render() + text[text.index(END) + len(END) :], encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(render())
+    import sys
+
+    if "--write" in sys.argv[1:]:
+        write()
+    else:
+        print(render())

@@ -9,7 +9,6 @@ identity's revocation feed with its own client credentials (client id
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator
 
@@ -22,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from tests.identity.support import PASSWORD, customer_data
+from tests.support.codes import sent_code
 from tests.support.database import TestDatabases
 from tests.support.live import LiveSuite, live_suite
 from tests.support.suite import suite_factories
@@ -125,32 +125,13 @@ async def test_one_trace_through_gateway_and_identity(
     assert any(name.endswith("jwks.json") for name in servers), servers
 
 
-async def _dev_code(client: httpx.AsyncClient, account_id: str, template: str) -> str:
-    """The latest code identity "sent" (its development sink stands in for the SMS provider)."""
-    token = await service_token(client)
-    for _ in range(50):
-        response = await client.get(
-            "/v1/identity/internal/dev/notifications",
-            params={"account_id": account_id},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert response.status_code == 200, response.text
-        for message in response.json():
-            if message["template"].startswith(template):
-                found = re.search(r"\b(\d{6})\b", message["body"])
-                assert found
-                return found.group(1)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no {template} message")
-
-
 async def _customer_session(client: httpx.AsyncClient) -> str:
     """A real customer of identity, signed in: registered, phone verified, logged in."""
     data = customer_data()
     registered = await client.post("/v1/identity/public/register", json=data)
     assert registered.status_code == 201, registered.text
     account_id = str(registered.json()["account_id"])
-    code = await _dev_code(client, account_id, "code.verify:sms")
+    code = await sent_code(client, account_id, "code.verify:sms")
     verified = await client.post(
         "/v1/identity/public/register/verify", json={"account_id": account_id, "channel": "sms", "code": code}
     )
@@ -170,7 +151,7 @@ async def _customer_session(client: httpx.AsyncClient) -> str:
         body = {
             "challenge": answer["challenge"],
             "method": channel,
-            "code": await _dev_code(client, account_id, "code.login"),
+            "code": await sent_code(client, account_id, "code.login"),
         }
         done = await client.post("/v1/identity/public/login/challenge/verify", json=body)
         assert done.status_code == 200, done.text

@@ -27,6 +27,7 @@ from services.identity.accounts.service import create_staff
 from services.identity.app import build_runtime
 from services.identity.config import IdentitySettings
 from tests.identity.support import PASSWORD, bearer, customer_data
+from tests.support.codes import sent_code
 from tests.support.database import TestDatabases
 from tests.support.live import LiveSuite, live_suite
 from tests.support.suite import suite_factories
@@ -67,25 +68,6 @@ async def _service_token(app: httpx.AsyncClient) -> str:
     return str(response.json()["access_token"])
 
 
-async def _code(app: httpx.AsyncClient, account_id: str, template: str) -> str:
-    """The latest code sent to an account, from the development sink (the stand-in SMS/email provider)."""
-    import re
-
-    token = await _service_token(app)
-    for _ in range(20):
-        response = await app.get(
-            f"{ID}/internal/dev/notifications", params={"account_id": account_id}, headers=bearer(token)
-        )
-        assert response.status_code == 200, response.text
-        for message in response.json():
-            if message["template"].startswith(template):
-                found = re.search(r"\b(\d{6})\b", message["body"])
-                assert found
-                return found.group(1)
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no {template} message")
-
-
 async def _finish(app: httpx.AsyncClient, account_id: str, answer: dict[str, Any]) -> dict[str, Any]:
     """Complete a login: tokens as they are, or the second-factor challenge with an SMS/email code."""
     if answer["status"] != "mfa_required":
@@ -95,7 +77,7 @@ async def _finish(app: httpx.AsyncClient, account_id: str, answer: dict[str, Any
         f"{ID}/public/login/challenge/send", json={"challenge": answer["challenge"], "channel": channel}
     )
     assert sent.status_code == 200, sent.text
-    body = {"challenge": answer["challenge"], "method": channel, "code": await _code(app, account_id, "code.login")}
+    body = {"challenge": answer["challenge"], "method": channel, "code": await sent_code(app, account_id, "code.login")}
     done = await app.post(f"{ID}/public/login/challenge/verify", json=body)
     assert done.status_code == 200, done.text
     result: dict[str, Any] = done.json()
@@ -219,7 +201,7 @@ async def _customer(app: httpx.AsyncClient) -> tuple[str, dict[str, Any], dict[s
     registered = await app.post(f"{ID}/public/register", json=data)
     assert registered.status_code == 201, registered.text
     account_id = str(registered.json()["account_id"])
-    code = await _code(app, account_id, "code.verify:sms")
+    code = await sent_code(app, account_id, "code.verify:sms")
     verified = await app.post(
         f"{ID}/public/register/verify", json={"account_id": account_id, "channel": "sms", "code": code}
     )
@@ -234,7 +216,7 @@ async def test_customer_journey_through_the_gateway(app: httpx.AsyncClient, crew
     registered = await app.post(f"{ID}/public/register", json=data)
     assert registered.status_code == 201, registered.text
     account_id = registered.json()["account_id"]
-    code = await _code(app, account_id, "code.verify:sms")
+    code = await sent_code(app, account_id, "code.verify:sms")
     verified = await app.post(
         f"{ID}/public/register/verify", json={"account_id": account_id, "channel": "sms", "code": code}
     )
@@ -382,7 +364,7 @@ async def test_freeze_and_unfreeze_through_a_maker_checker_approval(app: httpx.A
     await app.post(
         f"{ID}/me/step-up/send", json={"action": "account.unfreeze", "channel": "email"}, headers=bearer(compliance)
     )
-    code = await _code(app, compliance_id, "code.step_up:account.unfreeze")
+    code = await sent_code(app, compliance_id, "code.step_up:account.unfreeze")
     stepped = await app.post(
         f"{ID}/me/step-up",
         json={"action": "account.unfreeze", "method": "email", "code": code},

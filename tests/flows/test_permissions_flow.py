@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from kit.permissions import PermissionClient, payload_hash
 from kit.service_auth import ClientCredentialsProvider
 from services.identity.accounts.service import create_staff
 from services.permissions.cli import bootstrap_admin
+from tests.support.codes import sent_code
 from tests.support.database import TestDatabases
 from tests.support.live import live_suite
 from tests.support.suite import suite_factories
@@ -113,20 +113,8 @@ class Flow:
 
     async def _code(self, account_id: str, template: str) -> str:
         """The latest code "sent" to an account, from identity's development sink."""
-        for _ in range(50):
-            response = await self.client.get(
-                f"{ID}/internal/dev/notifications",
-                params={"account_id": account_id},
-                headers=await self.service("risk"),
-            )
-            assert response.status_code == 200, response.text
-            for message in response.json():
-                if message["template"].startswith(template):
-                    found = re.search(r"\b(\d{6})\b", message["body"])
-                    assert found
-                    return found.group(1)
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"no {template} message")
+        token = (await self.service("risk"))["Authorization"].removeprefix("Bearer ")
+        return await sent_code(self.client, account_id, template, token=token)
 
     async def check(self, subject: str, permission: str) -> dict[str, Any]:
         response = await self.client.post(

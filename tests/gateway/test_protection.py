@@ -206,3 +206,26 @@ async def test_large_responses_stream_and_bodies_are_forwarded(gateway: RunningG
     assert posted.json()["body_bytes"] == 1234
     assert posted.json()["method"] == "POST"
     assert "expect" not in dict(posted.json()["headers"])
+
+
+async def test_a_proxied_answer_carries_one_date_and_one_server_header(gateway: RunningGateway) -> None:
+    for path in ("/v1/identity/public/items/1", "/v1/identity/public/big", "/v1/identity/public/chunked"):
+        response = await gateway.client.get(path)
+        assert response.status_code == 200
+        assert len(response.headers.get_list("date")) == 1, path
+        assert len(response.headers.get_list("server")) == 1, path
+
+
+async def test_access_log_keeps_the_suites_request_ids_whole_and_redacts_a_clients_pii(
+    gateway: RunningGateway,
+) -> None:
+    entries: list[dict[str, Any]] = []
+    ACCESS_LOG.listeners.append(entries.append)
+    try:
+        generated = await gateway.client.get("/v1/identity/public/items/1")
+        await gateway.client.get("/v1/identity/public/items/1", headers={"x-request-id": "app-13812345678"})
+    finally:
+        ACCESS_LOG.listeners.remove(entries.append)
+    ours, chosen = entries[-2:]
+    assert ours["request_id"] == generated.headers["x-request-id"]
+    assert "13812345678" not in chosen["request_id"]

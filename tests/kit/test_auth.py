@@ -50,7 +50,12 @@ async def test_expired_token_is_refused(issuer: TestIssuer) -> None:
 
 
 async def test_small_clock_skew_is_tolerated(issuer: TestIssuer) -> None:
-    await issuer.verifier().verify(issuer.mint(ttl=-5))
+    token = issuer.mint("customer-1", kind="customer", acr="aal1", amr=("pwd",), ttl=-5)
+    principal = await issuer.verifier().verify(token)
+    assert principal.subject == "customer-1"
+    assert principal.kind is SubjectKind.customer
+    assert principal.acr == "aal1"
+    assert principal.amr == ("pwd",)
 
 
 @pytest.mark.parametrize(("claim", "value"), [("aud", "another-api"), ("iss", "evil-issuer")])

@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import uuid
 
 from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry import trace
 
-from kit.logging import REDACTED, RedactionFilter, TraceContextFilter, redact_text
+from kit.context import is_generated_request_id, new_request_id, reset_request_id, set_request_id
+from kit.logging import REDACTED, RedactionFilter, TraceContextFilter, redact_request_id, redact_text
 
 
 def capture() -> tuple[logging.Logger, io.StringIO]:
@@ -96,3 +98,54 @@ def test_any_mobile_number_is_redacted(phone: str) -> None:
 @given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", max_size=60))
 def test_ordinary_text_is_left_alone(text: str) -> None:
     assert redact_text(text) == text
+
+
+#: Request ids as the suite makes them, and ones built to hold the digit runs the redaction hunts.
+generated_ids = st.uuids(version=4).map(lambda u: u.hex)
+digit_heavy_ids = st.text("0123456789", min_size=31, max_size=31).map(
+    lambda d: uuid.UUID(hex=(d[:12] + "4" + d[13:16] + "8" + d[16:31]), version=4).hex
+)
+
+
+@given(st.one_of(generated_ids, digit_heavy_ids))
+def test_a_generated_request_id_is_never_rewritten(request_id: str) -> None:
+    assert is_generated_request_id(request_id)
+    assert redact_request_id(request_id) == request_id
+    assert redact_text(f"request {request_id} failed") == f"request {request_id} failed"
+    logger, stream = capture()
+    marker = set_request_id(request_id)
+    try:
+        logger.info("failed on %s", request_id, extra={"quoted": f"id={request_id}"})
+    finally:
+        reset_request_id(marker)
+    record = json.loads(stream.getvalue())
+    assert record["request_id"] == request_id
+    assert record["message"] == f"failed on {request_id}"
+    assert record["quoted"] == f"id={request_id}"
+
+
+def test_digit_runs_that_used_to_be_rewritten_survive() -> None:
+    # A 15-digit run (the card pattern) and a mobile number (the phone pattern) inside ids.
+    for request_id in ("abc123456789456789abcdefabcdefab", "ab13812345674cde8abcdefabcdefabc"):
+        assert is_generated_request_id(request_id)
+        assert redact_text(request_id) == request_id
+        assert redact_text(f"({request_id})") == f"({request_id})"
+
+
+def test_the_middleware_makes_ids_of_the_recognisable_shape() -> None:
+    assert all(is_generated_request_id(new_request_id()) for _ in range(1000))
+
+
+@given(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True), st.text("abcdefghijklmnopqrstuvwxyz", max_size=8))
+def test_personal_data_in_a_client_chosen_request_id_is_still_redacted(phone: str, suffix: str) -> None:
+    chosen = f"{suffix}-{phone}"
+    assert not is_generated_request_id(chosen)
+    redacted = redact_request_id(chosen)
+    assert redacted is not None
+    assert phone not in redacted
+
+
+def test_personal_data_next_to_a_generated_id_in_a_message_is_still_redacted() -> None:
+    request_id = new_request_id()
+    text = redact_text(f"{request_id} phone 13812345678 mail li.lei@example.cn {request_id}")
+    assert text == f"{request_id} phone {REDACTED} mail {REDACTED} {request_id}"
