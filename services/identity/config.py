@@ -16,6 +16,9 @@ SERVICE_CLIENTS = ("identity", "permissions", "vault", "risk", "incidents", "gat
 class IdentitySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="IDENTITY_", extra="ignore", frozen=True)
     service_name: ClassVar[str] = "identity"
+    #: Read only where the suite's clients are registered automatically (development and test):
+    #: a deployed environment neither needs nor checks it.
+    development_only_secrets: ClassVar[frozenset[str]] = frozenset({"dev_service_client_secret"})
 
     # --- keys -------------------------------------------------------------
     data_encryption_key: SecretStr = Field(
@@ -28,7 +31,10 @@ class IdentitySettings(ServiceSettings):
     )
     dev_service_client_secret: SecretStr = Field(
         default=SecretStr(DEV_SECRET_MARKER + "service-client-secret"),
-        description="Secret of the service clients registered automatically in development and test.",
+        description=(
+            "Secret of the service clients registered automatically in development and test (not read, and not"
+            " required, in staging or production)."
+        ),
     )
     register_dev_clients: bool = Field(
         default=True,
