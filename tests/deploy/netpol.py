@@ -107,7 +107,9 @@ class Network:
             if direction in _types(p) and matches_selector(p["spec"].get("podSelector"), endpoint.labels)
         ]
 
-    def _side_allows(self, subject: Endpoint, other: Endpoint, dst: Endpoint, port: int, protocol: str, direction: str) -> bool:
+    def _side_allows(  # noqa: PLR0917 (the flow's parts, each named at the two call sites)
+        self, subject: Endpoint, other: Endpoint, dst: Endpoint, port: int, protocol: str, direction: str
+    ) -> bool:
         policies = self._selecting(subject, direction)
         if not policies:
             return True

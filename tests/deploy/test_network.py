@@ -30,7 +30,11 @@ def suite_pods(overlay: str) -> dict[str, Endpoint]:
         if doc["kind"] in ("Deployment", "Job"):
             template = doc["spec"]["template"]
             pods[doc["metadata"]["name"]] = Endpoint(
-                doc["metadata"]["name"], next(addresses), namespace, template["metadata"]["labels"], _ports(template["spec"])
+                doc["metadata"]["name"],
+                next(addresses),
+                namespace,
+                template["metadata"]["labels"],
+                _ports(template["spec"]),
             )
     (cluster,) = objects(overlay, "Cluster")
     instance_ports = {(5432, "TCP"): "postgresql", (8000, "TCP"): "status", (9187, "TCP"): "metrics"}
@@ -43,18 +47,26 @@ def suite_pods(overlay: str) -> dict[str, Endpoint]:
         "app.kubernetes.io/component": "opentelemetry-collector",
         "app.kubernetes.io/managed-by": "opentelemetry-operator",
     }
-    pods["collector"] = Endpoint("collector", next(addresses), namespace, labels, {(4318, "TCP"): "otlp-http", (8888, "TCP"): "metrics"})
+    pods["collector"] = Endpoint(
+        "collector", next(addresses), namespace, labels, {(4318, "TCP"): "otlp-http", (8888, "TCP"): "metrics"}
+    )
     return pods
 
 
 OUTSIDE = {
     "edge": Endpoint("edge", "10.244.7.2", "gateway-system", {"app.kubernetes.io/name": "envoy"}),
-    "ingress-nginx": Endpoint("ingress-nginx", "10.244.7.3", "ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}),
+    "ingress-nginx": Endpoint(
+        "ingress-nginx", "10.244.7.3", "ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}
+    ),
     "operator": Endpoint("operator", "10.244.7.4", "cnpg-system", {"app.kubernetes.io/name": "cloudnative-pg"}),
     "prometheus": Endpoint("prometheus", "10.244.7.5", "monitoring", {"app.kubernetes.io/name": "prometheus"}),
-    "dns": Endpoint("dns", "10.244.7.6", "kube-system", {"k8s-app": "kube-dns"}, {(53, "UDP"): "dns", (53, "TCP"): "dns-tcp"}),
+    "dns": Endpoint(
+        "dns", "10.244.7.6", "kube-system", {"k8s-app": "kube-dns"}, {(53, "UDP"): "dns", (53, "TCP"): "dns-tcp"}
+    ),
     # A pod of another namespace wearing the suite's labels: labels alone must not open anything.
-    "impostor": Endpoint("impostor", "10.244.7.7", "other", {"suite.bank/role": "service", "app.kubernetes.io/name": "identity"}),
+    "impostor": Endpoint(
+        "impostor", "10.244.7.7", "other", {"suite.bank/role": "service", "app.kubernetes.io/name": "identity"}
+    ),
     "api-server": Endpoint("api-server", "172.20.0.10"),
     "object-storage": Endpoint("object-storage", "52.95.110.1"),
     "webhook": Endpoint("webhook", "192.0.2.10"),
@@ -106,7 +118,9 @@ def network(overlay: str) -> Network:
 def test_every_flow_the_suite_needs_is_allowed(overlay: str) -> None:
     pods = suite_pods(overlay) | OUTSIDE
     net = network(overlay)
-    refused = sorted(flow for flow in required_flows() if not net.allows(pods[flow[0]], pods[flow[1]], flow[2], flow[3]))
+    refused = sorted(
+        flow for flow in required_flows() if not net.allows(pods[flow[0]], pods[flow[1]], flow[2], flow[3])
+    )
     assert refused == []
 
 

@@ -43,7 +43,10 @@ def is_custom(doc: Manifest) -> bool:
 
 def validate_custom(doc: Manifest, version: str) -> None:
     # Based where kubernetes-validate's definitions live, so "/api/_definitions.json#..." resolves.
-    schema = {"$id": f"https://kubernetes.io/api/crds/{doc['kind'].lower()}", **crd_schemas()[f"{doc['apiVersion']}/{doc['kind']}"]}
+    schema = {
+        "$id": f"https://kubernetes.io/api/crds/{doc['kind'].lower()}",
+        **crd_schemas()[f"{doc['apiVersion']}/{doc['kind']}"],
+    }
     validator = jsonschema.Draft202012Validator(schema, registry=kubernetes_definitions(version))
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
     assert not errors, f"{doc['kind']}/{doc['metadata']['name']}: " + "; ".join(
@@ -84,7 +87,9 @@ def test_the_example_secret_store_and_the_ingress_component_are_valid(version: s
 
 def test_every_custom_resource_kind_has_a_kept_schema() -> None:
     kinds = {f"{d['apiVersion']}/{d['kind']}" for overlay in OVERLAYS for d in render(overlay)}
-    builtin = {k for k in kinds if k.split("/")[0] in ("v1", "apps", "batch", "policy", "autoscaling", "networking.k8s.io")}
+    builtin = {
+        k for k in kinds if k.split("/")[0] in ("v1", "apps", "batch", "policy", "autoscaling", "networking.k8s.io")
+    }
     assert kinds - builtin <= set(crd_schemas())
     assert {
         "postgresql.cnpg.io/v1/Cluster",
