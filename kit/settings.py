@@ -153,10 +153,8 @@ class ServiceSettings(SuiteSettings):
 
     database_url: SecretStr = Field(
         default=SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"),
-        description=(
-            "SQLAlchemy URL (postgresql+asyncpg://...; postgresql:// and sslmode= are translated) of the suite's"
-            " database; required outside development and test."
-        ),
+        # Required outside development and test; postgresql:// and sslmode= are translated.
+        description="SQLAlchemy URL (postgresql+asyncpg://...) of the suite's database.",
     )
     db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections kept per process.")
     db_max_overflow: int = Field(default=10, ge=0, le=200, description="Extra connections under load.")

@@ -31,10 +31,8 @@ class IdentitySettings(ServiceSettings):
     )
     dev_service_client_secret: SecretStr = Field(
         default=SecretStr(DEV_SECRET_MARKER + "service-client-secret"),
-        description=(
-            "Secret of the service clients registered automatically in development and test (not read, and not"
-            " required, in staging or production)."
-        ),
+        # Not read, and not required, in staging or production (development_only_secrets).
+        description="Secret of the service clients registered automatically in development and test.",
     )
     register_dev_clients: bool = Field(
         default=True,
