@@ -322,3 +322,16 @@ def test_kubernetes_validation_is_strict() -> None:
     }
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(misspelt, "1.32", strict=True)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_argo_cd_creates_settings_secrets_policies_and_the_database_before_migrating(overlay: str) -> None:
+    def wave(doc: dict[str, Any]) -> int:
+        return int(doc["metadata"].get("annotations", {}).get("argocd.argoproj.io/sync-wave", "0"))
+
+    migrate = wave(one(overlay, "Job", "suite-migrate"))
+    for kind in ("ConfigMap", "NetworkPolicy", "ExternalSecret", "Cluster", "ObjectStore"):
+        for name, doc in objects(overlay, kind).items():
+            assert wave(doc) < migrate, (kind, name)
+    for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "HTTPRoute"):
+        assert all(wave(doc) > migrate for doc in objects(overlay, kind).values()), kind
