@@ -335,3 +335,15 @@ def test_argo_cd_creates_settings_secrets_policies_and_the_database_before_migra
             assert wave(doc) < migrate, (kind, name)
     for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "HTTPRoute"):
         assert all(wave(doc) > migrate for doc in objects(overlay, kind).values()), kind
+
+
+def test_the_deploy_docs_list_every_required_key_and_remote_property() -> None:
+    docs = (ROOT / "docs" / "deploy.md").read_text()
+    for overlay in OVERLAYS:
+        for process in PROCESSES:
+            for key in deployed_keys(overlay, process):
+                assert f"`{key}`" in docs, key
+        for external in objects(overlay, "ExternalSecret").values():
+            for item in external["spec"]["data"]:
+                assert f"`{item['remoteRef']['key']}`" in docs, item["remoteRef"]["key"]
+                assert f"`{item['remoteRef']['property']}`" in docs, item["remoteRef"]["property"]
