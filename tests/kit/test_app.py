@@ -239,3 +239,13 @@ async def test_a_dropped_database_connection_fails_one_request_cleanly_then_reco
             assert response.json()["code"] == "database_unavailable"
     assert statuses[-1] == 200
     assert 500 not in statuses
+
+
+def test_migration_state_reads_at_ahead_and_behind() -> None:
+    from kit.health import migration_state
+
+    known = {"a", "b"}
+    assert migration_state({"b"}, {"b"}, known) == "ok"
+    assert migration_state({"c"}, {"b"}, known) == "ahead"  # a revision of the next release
+    assert migration_state({"a"}, {"b"}, known) == "behind"
+    assert migration_state(set(), {"b"}, known) == "behind"  # never migrated
