@@ -347,3 +347,13 @@ def test_the_deploy_docs_list_every_required_key_and_remote_property() -> None:
             for item in external["spec"]["data"]:
                 assert f"`{item['remoteRef']['key']}`" in docs, item["remoteRef"]["key"]
                 assert f"`{item['remoteRef']['property']}`" in docs, item["remoteRef"]["property"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_namespace_denies_by_default(overlay: str) -> None:
+    """A pod added later, that no policy names yet, can neither be reached nor reach anything."""
+    deny = one(overlay, "NetworkPolicy", "default-deny")["spec"]
+    assert deny["podSelector"] == {}
+    assert set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny
+    assert "egress" not in deny

@@ -54,18 +54,36 @@ def suite_pods(overlay: str) -> dict[str, Endpoint]:
 
 
 OUTSIDE = {
-    "edge": Endpoint("edge", "10.244.7.2", "gateway-system", {"app.kubernetes.io/name": "envoy"}),
-    "ingress-nginx": Endpoint(
-        "ingress-nginx", "10.244.7.3", "ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"}
+    "edge": Endpoint(
+        "edge", "10.244.7.2", "gateway-system", {"app.kubernetes.io/name": "envoy"}, {(8443, "TCP"): "https"}
     ),
-    "operator": Endpoint("operator", "10.244.7.4", "cnpg-system", {"app.kubernetes.io/name": "cloudnative-pg"}),
-    "prometheus": Endpoint("prometheus", "10.244.7.5", "monitoring", {"app.kubernetes.io/name": "prometheus"}),
+    "ingress-nginx": Endpoint(
+        "ingress-nginx",
+        "10.244.7.3",
+        "ingress-nginx",
+        {"app.kubernetes.io/name": "ingress-nginx"},
+        {(443, "TCP"): "https"},
+    ),
+    "operator": Endpoint(
+        "operator",
+        "10.244.7.4",
+        "cnpg-system",
+        {"app.kubernetes.io/name": "cloudnative-pg"},
+        {(9443, "TCP"): "webhook"},
+    ),
+    "prometheus": Endpoint(
+        "prometheus", "10.244.7.5", "monitoring", {"app.kubernetes.io/name": "prometheus"}, {(9090, "TCP"): "web"}
+    ),
     "dns": Endpoint(
         "dns", "10.244.7.6", "kube-system", {"k8s-app": "kube-dns"}, {(53, "UDP"): "dns", (53, "TCP"): "dns-tcp"}
     ),
     # A pod of another namespace wearing the suite's labels: labels alone must not open anything.
     "impostor": Endpoint(
-        "impostor", "10.244.7.7", "other", {"suite.bank/role": "service", "app.kubernetes.io/name": "identity"}
+        "impostor",
+        "10.244.7.7",
+        "other",
+        {"suite.bank/role": "service", "app.kubernetes.io/name": "identity"},
+        {(8000, "TCP"): "http"},
     ),
     "api-server": Endpoint("api-server", "172.20.0.10"),
     "object-storage": Endpoint("object-storage", "52.95.110.1"),
@@ -134,12 +152,16 @@ def test_every_pod_resolves_names(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_other_flow_between_the_suites_pods_is_denied(overlay: str) -> None:
+    """All pairs among the suite's pods and the cluster's other pods (operator, Prometheus, edge,
+    DNS, an impostor), on every port the destination listens on: only the needed flows pass."""
     pods = suite_pods(overlay)
+    in_cluster = {name: pod for name, pod in OUTSIDE.items() if pod.namespace is not None}
     net = network(overlay)
-    needed = required_flows()
+    needed = required_flows() | {(pod, "dns", 53, protocol) for pod in pods for protocol in ("UDP", "TCP")}
     opened = sorted(
         (src.name, dst.name, port, protocol)
-        for src, dst in itertools.permutations(pods.values(), 2)
+        for src, dst in itertools.permutations([*pods.values(), *in_cluster.values()], 2)
+        if src.name in pods or dst.name in pods
         for port, protocol in dst.ports
         if (src.name, dst.name, port, protocol) not in needed and net.allows(src, dst, port, protocol)
     )
