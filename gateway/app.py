@@ -212,8 +212,17 @@ def create(settings: GatewaySettings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], summary="Readiness of every service behind the gateway")
+    @app.get("/readyz", tags=["health"], summary="Readiness of the gateway itself (not of the services)")
     async def readyz(request: Request) -> Any:
+        # The gateway is ready once its policy table, clients and limiter are wired. A service
+        # that is down or migrating answers 503 through the gateway; it never takes every
+        # gateway pod out of the load balancer (docs/deploy.md, "Readiness").
+        if getattr(request.app.state, "pipeline", None) is None:
+            return problem_response(request, status=503, code="not_ready", title="Not ready")
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/status", tags=["health"], summary="Readiness of every service behind the gateway (aggregate)")
+    async def status(request: Request) -> Any:
         upstreams: dict[str, Upstream] = request.app.state.upstreams
 
         async def probe(upstream: Upstream) -> tuple[str, str]:

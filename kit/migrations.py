@@ -40,6 +40,13 @@ def head_revisions(migrations_dir: Path) -> set[str]:
     return set(ScriptDirectory.from_config(config).get_heads())
 
 
+def known_revisions(migrations_dir: Path) -> set[str]:
+    """Every revision of this code's history (a database revision outside it is a newer release's)."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+
+
 def upgrade(migrations_dir: Path, database_url: str, schema: str, revision: str = "head") -> None:
     """Apply migrations (blocking: run it outside an event loop or in a thread)."""
     command.upgrade(alembic_config(migrations_dir, database_url, schema), revision)

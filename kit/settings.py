@@ -4,25 +4,58 @@ Each service subclasses :class:`ServiceSettings` with its own env prefix
 (``IDENTITY_``, ``VAULT_``...). Values common to the whole suite (database URL,
 gateway address, environment) can also be given once with the ``SUITE_``
 prefix; a service-prefixed variable wins over the suite-wide one.
+
+Secrets can also be files: every file in ``SUITE_SECRETS_DIR`` (default
+``/run/secrets/bank-suite``, read only when it exists) named like the variable
+(``IDENTITY_DATABASE_URL``...) gives that setting; an environment variable wins
+over a file (deploy/k8s mounts each service's Secret there, docs/deploy.md).
 """
 
 from __future__ import annotations
 
 import enum
+import os
+from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
     PydanticBaseSettingsSource,
+    SecretsSettingsSource,
     SettingsConfigDict,
 )
+from sqlalchemy.engine import make_url
 
 SUITE_ENV_PREFIX = "SUITE_"
 #: Every development default secret starts with this marker, so the guard can
 #: refuse it even if someone copies the value into a production config.
 DEV_SECRET_MARKER = "dev-insecure-"  # noqa: S105 (a marker, not a secret)
+#: Where mounted secret files are read (one file per setting, named like its variable).
+SECRETS_DIR_VARIABLE = "SUITE_SECRETS_DIR"
+DEFAULT_SECRETS_DIR = "/run/secrets/bank-suite"
+
+
+def secrets_dir() -> Path | None:
+    """The directory of secret files, or None when it does not exist (development)."""
+    path = Path(os.environ.get(SECRETS_DIR_VARIABLE) or DEFAULT_SECRETS_DIR)
+    return path if path.is_dir() else None
+
+
+def asyncpg_url(url: str) -> str:
+    """A libpq-style URL (``postgresql://...?sslmode=verify-full``) as the asyncpg dialect URL.
+
+    asyncpg takes the TLS mode as ``ssl``; the CA file comes from ``PGSSLROOTCERT``
+    (asyncpg reads it; the manifests mount the database's CA there).
+    """
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    if parsed.drivername == "postgresql+asyncpg" and "sslmode" in parsed.query:
+        mode = parsed.query["sslmode"]
+        parsed = parsed.difference_update_query(["sslmode"]).update_query_dict({"ssl": mode})
+    return parsed.render_as_string(hide_password=False)
 
 
 class Environment(enum.StrEnum):
@@ -47,6 +80,8 @@ class SuiteSettings(BaseSettings):
 
     #: Process name, used for the schema, telemetry resource and logs.
     service_name: ClassVar[str] = "service"
+    #: Secrets used only in development and test (never required, never read elsewhere).
+    development_only_secrets: ClassVar[frozenset[str]] = frozenset()
 
     environment: Environment = Field(
         default=Environment.development,
@@ -79,7 +114,12 @@ class SuiteSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         suite_env = EnvSettingsSource(settings_cls, env_prefix=SUITE_ENV_PREFIX)
-        return init_settings, env_settings, suite_env, dotenv_settings, file_secret_settings
+        directory = secrets_dir()
+        if directory is None:
+            return init_settings, env_settings, suite_env, dotenv_settings
+        files = SecretsSettingsSource(settings_cls, secrets_dir=directory)
+        suite_files = SecretsSettingsSource(settings_cls, secrets_dir=directory, env_prefix=SUITE_ENV_PREFIX)
+        return init_settings, env_settings, suite_env, dotenv_settings, files, suite_files
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> SuiteSettings:
@@ -95,8 +135,8 @@ class SuiteSettings(BaseSettings):
     def _secret_values(self) -> dict[str, str | None]:
         found: dict[str, str | None] = {}
         for name, field in type(self).model_fields.items():
-            if name == "database_url":
-                continue  # a connection string, not a secret of its own (roles may use peer/IAM auth)
+            if name == "database_url" or name in self.development_only_secrets:
+                continue  # a connection string (roles may use peer/IAM auth), or a development-only value
             annotation = field.annotation
             if annotation is SecretStr or annotation == (SecretStr | None):
                 value: Any = getattr(self, name)
@@ -113,6 +153,7 @@ class ServiceSettings(SuiteSettings):
 
     database_url: SecretStr = Field(
         default=SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"),
+        # Required outside development and test; postgresql:// and sslmode= are translated.
         description="SQLAlchemy URL (postgresql+asyncpg://...) of the suite's database.",
     )
     db_pool_size: int = Field(default=10, ge=1, le=200, description="Connections kept per process.")
@@ -171,6 +212,21 @@ class ServiceSettings(SuiteSettings):
     outbox_backoff_base_seconds: float = Field(default=0.5, gt=0, description="First retry delay (doubles).")
     outbox_backoff_max_seconds: float = Field(default=300.0, gt=0, description="Longest retry delay.")
     outbox_enabled: bool = Field(default=True, description="Run the outbox delivery worker in this process.")
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _asyncpg_dialect(cls, value: SecretStr) -> SecretStr:
+        return SecretStr(asyncpg_url(value.get_secret_value()))
+
+    @model_validator(mode="after")
+    def _require_database_url(self) -> ServiceSettings:
+        """Outside development and test the database is named explicitly, never the localhost default."""
+        if not self.environment.allows_dev_secrets and "database_url" not in self.model_fields_set:
+            prefix = str(type(self).model_config.get("env_prefix", "")).upper()
+            raise InsecureSettingsError(
+                f"{self.environment.value} needs {prefix}DATABASE_URL (or SUITE_DATABASE_URL): none was given"
+            )
+        return self
 
     @property
     def schema_name(self) -> str:

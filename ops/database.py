@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from kit.migrations import upgrade
+from kit.settings import asyncpg_url as _asyncpg_url
 
 logger = logging.getLogger("ops.database")
 
@@ -34,11 +35,8 @@ def migrations_dir(service: str) -> Path:
 
 
 def asyncpg_url(url: str) -> str:
-    """Accept libpq-style URLs (``postgresql://``) and return the asyncpg dialect URL."""
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
-        parsed = parsed.set(drivername="postgresql+asyncpg")
-    return parsed.render_as_string(hide_password=False)
+    """Accept libpq-style URLs (``postgresql://...?sslmode=``) and return the asyncpg dialect URL."""
+    return _asyncpg_url(url)
 
 
 def embedded_server_url(data_dir: Path) -> str:
@@ -97,20 +95,52 @@ async def migrate_all(admin_url: str, services: tuple[str, ...] = SERVICES) -> N
         await asyncio.to_thread(upgrade, migrations_dir(service), admin_url, service)
 
 
-async def prepare(admin_url: str, *, roles: bool = True, services: tuple[str, ...] = SERVICES) -> PreparedDatabase:
-    """Create schemas, apply every service's migrations, then set up per-service roles."""
+class RoleSetupError(RuntimeError):
+    """A service role is missing or could not be granted (fatal outside development)."""
+
+
+async def prepare(
+    admin_url: str,
+    *,
+    roles: bool = True,
+    services: tuple[str, ...] = SERVICES,
+    managed_roles: bool = False,
+    strict: bool = False,
+    role_prefix: str = "suite_",
+) -> PreparedDatabase:
+    """Create schemas, apply every service's migrations, then set up per-service roles.
+
+    ``managed_roles``: the roles exist already (CloudNativePG's managed roles, each with
+    its password secret); they are only granted, never created, and a missing one is an
+    error. ``strict`` (every environment but development and test): a role that cannot be
+    created or granted stops the run instead of leaving the service on the admin role,
+    where its append-only audit tables would be writable.
+    """
     await migrate_all(admin_url, services)
     urls = dict.fromkeys(services, admin_url)
     if roles:
         for service in services:
-            if await _grant_service_role(admin_url, service):
-                urls[service] = with_role(admin_url, role_name(service))
+            role = f"{role_prefix}{service}"
+            try:
+                await _grant_service_role(admin_url, service, role, create=not managed_roles)
+            except (DBAPIError, RoleSetupError) as exc:
+                if strict:
+                    raise RoleSetupError(f"role {role} for {service}: {_reason(exc)}") from exc
+                logger.warning("no dedicated role for %s (%s); using the admin connection", service, _reason(exc))
+                continue
+            if managed_roles or await _can_log_in(with_role(admin_url, role)):
+                urls[service] = with_role(admin_url, role)
+            elif strict:
+                raise RoleSetupError(f"role {role} for {service} cannot log in")
     return PreparedDatabase(admin_url=admin_url, service_urls=urls)
 
 
-async def _grant_service_role(admin_url: str, service: str) -> bool:
-    """Give ``service`` a login role that reaches only its schema; False if the server refuses."""
-    role = role_name(service)
+def _reason(exc: Exception) -> str:
+    return str(exc.orig) if isinstance(exc, DBAPIError) else str(exc)
+
+
+async def _grant_service_role(admin_url: str, service: str, role: str, *, create: bool) -> None:
+    """Give ``role`` (created when ``create``) access to ``service``'s schema only."""
     database = make_url(admin_url).database or "postgres"
     append_only = ", ".join(f'"{service}".{table}' for table in APPEND_ONLY_TABLES)
     kept = ", ".join(f'"{service}".{table}' for table in KEPT_TABLES)
@@ -119,6 +149,8 @@ async def _grant_service_role(admin_url: str, service: str) -> bool:
         async with engine.connect() as connection:
             exists = (await connection.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})).first()
             if exists is None:
+                if not create:
+                    raise RoleSetupError("the role does not exist (declare it in the Cluster's managed roles)")
                 try:
                     await connection.execute(text(f'CREATE ROLE "{role}" LOGIN'))
                 except DBAPIError as exc:
@@ -134,12 +166,8 @@ async def _grant_service_role(admin_url: str, service: str) -> bool:
                 f'REVOKE DELETE, TRUNCATE ON {kept} FROM "{role}"',
             ):
                 await connection.execute(text(statement))
-    except DBAPIError as exc:
-        logger.warning("no dedicated role for %s (server refused: %s); using the admin connection", service, exc.orig)
-        return False
     finally:
         await engine.dispose()
-    return await _can_log_in(with_role(admin_url, role))
 
 
 async def _can_log_in(url: str) -> bool:

@@ -132,7 +132,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    if not _wait_ready(f"{gateway_url}/readyz", children):
+    if not _wait_ready(f"{gateway_url}/status", children):
         _report_dead(children, log_dir)
         _stop(children)
         print("the suite did not become ready; see the logs above", file=sys.stderr)
@@ -141,7 +141,7 @@ def main() -> int:
     print(f"\nThe suite is up (logs in {log_dir}):")
     for child in children:
         print(f"  {child.name:<12} http://127.0.0.1:{child.port}   (pid {child.process.pid})")
-    print(f"\n  entry point   {gateway_url}   (readiness: {gateway_url}/readyz)")
+    print(f"\n  entry point   {gateway_url}   (every service ready: {gateway_url}/status)")
     print("Ctrl-C stops everything.\n", flush=True)
 
     exit_code = 0

@@ -16,6 +16,9 @@ SERVICE_CLIENTS = ("identity", "permissions", "vault", "risk", "incidents", "gat
 class IdentitySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="IDENTITY_", extra="ignore", frozen=True)
     service_name: ClassVar[str] = "identity"
+    #: Read only where the suite's clients are registered automatically (development and test):
+    #: a deployed environment neither needs nor checks it.
+    development_only_secrets: ClassVar[frozenset[str]] = frozenset({"dev_service_client_secret"})
 
     # --- keys -------------------------------------------------------------
     data_encryption_key: SecretStr = Field(
@@ -28,6 +31,7 @@ class IdentitySettings(ServiceSettings):
     )
     dev_service_client_secret: SecretStr = Field(
         default=SecretStr(DEV_SECRET_MARKER + "service-client-secret"),
+        # Not read, and not required, in staging or production (development_only_secrets).
         description="Secret of the service clients registered automatically in development and test.",
     )
     register_dev_clients: bool = Field(

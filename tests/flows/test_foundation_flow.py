@@ -31,10 +31,16 @@ async def client(suite: LiveSuite) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def test_gateway_readiness_aggregates_every_service(client: httpx.AsyncClient) -> None:
-    response = await client.get("/readyz")
+async def test_gateway_status_aggregates_every_service(client: httpx.AsyncClient) -> None:
+    response = await client.get("/status")
     assert response.status_code == 200
     assert response.json() == {"status": "ready", "services": dict.fromkeys(SERVICES, "ready")}
+
+
+async def test_gateway_readiness_is_about_the_gateway_alone(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready"}
 
 
 @pytest.mark.parametrize("service", SERVICES)

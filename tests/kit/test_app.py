@@ -7,16 +7,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from kit.db import DBSession
 from kit.errors import Conflict
+from kit.migrations import alembic_config
 from services.risk.app import create
 from tests.support.suite import service_settings
 from tests.support.tokens import TestIssuer
 
+RISK_MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "risk" / "migrations"
 SECRET_IN_ERROR = "postgresql://admin:hunter2@db"
 RISK_MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "risk" / "migrations"
 
@@ -139,17 +142,30 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
     assert 'http_requests_total{method="GET",route="/healthz",service="risk",status="200"}' in metrics
 
 
-async def test_readiness_reports_migrations_behind(fresh_database_url: str) -> None:
-    application = create(service_settings("risk", fresh_database_url))
+async def _readiness_at_revision(database_url: str, revision: str) -> httpx.Response:
+    application = create(service_settings("risk", database_url))
     async with application.router.lifespan_context(application):
         engine = application.state.database.engine
         async with engine.begin() as connection:
-            await connection.execute(text("UPDATE risk.alembic_version SET version_num = 'older'"))
+            await connection.execute(text("UPDATE risk.alembic_version SET version_num = :r"), {"r": revision})
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://risk") as c:
-            response = await c.get("/readyz")
+            return await c.get("/readyz")
+
+
+async def test_readiness_reports_migrations_behind(fresh_database_url: str) -> None:
+    history = ScriptDirectory.from_config(alembic_config(RISK_MIGRATIONS, "", "risk"))
+    first = next(script.revision for script in history.walk_revisions() if script.down_revision is None)
+    response = await _readiness_at_revision(fresh_database_url, first)
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": "ok", "migrations": "behind"}
+
+
+async def test_a_database_migrated_by_the_next_release_keeps_this_release_ready(fresh_database_url: str) -> None:
+    """The pre-sync migration of release N+1 must not turn release N's pods unready."""
+    response = await _readiness_at_revision(fresh_database_url, "f00dfacefeed")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "migrations": "ahead"}
 
 
 async def test_an_unreachable_database_is_not_ready_and_answers_503() -> None:
@@ -223,3 +239,13 @@ async def test_a_dropped_database_connection_fails_one_request_cleanly_then_reco
             assert response.json()["code"] == "database_unavailable"
     assert statuses[-1] == 200
     assert 500 not in statuses
+
+
+def test_migration_state_reads_at_ahead_and_behind() -> None:
+    from kit.health import migration_state
+
+    known = {"a", "b"}
+    assert migration_state({"b"}, {"b"}, known) == "ok"
+    assert migration_state({"c"}, {"b"}, known) == "ahead"  # a revision of the next release
+    assert migration_state({"a"}, {"b"}, known) == "behind"
+    assert migration_state(set(), {"b"}, known) == "behind"  # never migrated

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ops.database import asyncpg_url, prepare
+from ops.database import RoleSetupError, asyncpg_url, prepare
 from tests.support.database import TestDatabases
 
 
@@ -46,3 +51,46 @@ async def test_service_roles_are_confined_to_their_schema(test_databases: TestDa
                     await connection.execute(text(forbidden))
     finally:
         await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def throwaway_roles(url: str, prefix: str, services: tuple[str, ...], password: str) -> AsyncIterator[None]:
+    """Roles created beforehand, as CloudNativePG's managed roles are; dropped afterwards."""
+    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            for service in services:
+                await connection.execute(text(f"CREATE ROLE \"{prefix}{service}\" LOGIN PASSWORD '{password}'"))
+        yield
+    finally:
+        async with admin.connect() as connection:
+            for service in services:
+                await connection.execute(text(f'DROP OWNED BY "{prefix}{service}"'))
+                await connection.execute(text(f'DROP ROLE "{prefix}{service}"'))
+        await admin.dispose()
+
+
+async def test_managed_roles_are_only_granted_and_confined(test_databases: TestDatabases) -> None:
+    url = await test_databases.clone("managed")
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    async with throwaway_roles(url, prefix, ("identity",), "s3cret-managed"):
+        prepared = await prepare(url, services=("identity",), managed_roles=True, strict=True, role_prefix=prefix)
+        login = make_url(prepared.service_urls["identity"]).set(password="s3cret-managed")
+        engine = create_async_engine(login)
+        try:
+            async with engine.begin() as connection:
+                assert (await connection.execute(text("SELECT count(*) FROM identity.audit_entry"))).scalar_one() == 0
+            with pytest.raises(DBAPIError, match="permission denied"):
+                async with engine.begin() as connection:
+                    await connection.execute(text("UPDATE identity.audit_entry SET actor = 'b'"))
+        finally:
+            await engine.dispose()
+
+
+async def test_a_missing_managed_role_is_fatal_outside_development(test_databases: TestDatabases) -> None:
+    url = await test_databases.clone("missing")
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    with pytest.raises(RoleSetupError, match=f"{prefix}identity.*managed roles"):
+        await prepare(url, services=("identity",), managed_roles=True, strict=True, role_prefix=prefix)
+    lenient = await prepare(url, services=("identity",), managed_roles=True, strict=False, role_prefix=prefix)
+    assert lenient.service_urls["identity"] == url  # development: a warning, the admin connection
