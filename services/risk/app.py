@@ -15,6 +15,7 @@ from services.risk.deps import FixedModel, ModelSource
 from services.risk.labels import endpoints as labels
 from services.risk.lists import endpoints as lists
 from services.risk.models import Base, audit_log, outbox
+from services.risk.rules import endpoints as rules
 from services.risk.rules.book import RuleBook, ensure_default_ruleset
 from services.risk.scoring import endpoints as scoring
 
@@ -43,7 +44,15 @@ def create(settings: RiskSettings | None = None, *, model_source: ModelSource | 
             ),
             metadata=Base.metadata,
             migrations_dir=Path(__file__).parent / "migrations",
-            routers=[scoring.internal, lists.internal, lists.staff, labels.internal, labels.staff, alerts.staff],
+            routers=[
+                scoring.internal,
+                lists.internal,
+                lists.staff,
+                labels.internal,
+                labels.staff,
+                alerts.staff,
+                rules.staff,
+            ],
             audit_log=audit_log,
             outbox=outbox,
             extra_lifespan=lifespan,
@@ -51,6 +60,7 @@ def create(settings: RiskSettings | None = None, *, model_source: ModelSource | 
                 {"name": "scoring", "description": "Scores with reasons and decisions for transactions and logins."},
                 {"name": "lists", "description": "Shared block and allow lists (ip, device, payee, phishing domain)."},
                 {"name": "labels", "description": "Outcomes of transactions: baselines and training data."},
+                {"name": "rules", "description": "Versioned CEL rule sets: approval, shadow runs, backtests."},
                 {"name": "alerts", "description": "The analysts' queue: assign, comment, resolve with a label."},
             ],
         )

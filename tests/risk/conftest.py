@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kit.permissions import Decision
+from kit.permissions import ApprovalRefused, Decision, payload_hash
 from services.risk.app import create
 from services.risk.config import RiskSettings
 from services.risk.deps import FixedModel
@@ -46,6 +46,11 @@ class Risk:
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         maker: async_sessionmaker[AsyncSession] = self.app.state.database.sessionmaker
         return maker
+
+    @property
+    def permissions(self) -> AllowAll:
+        checker: AllowAll = self.app.state.permission_client
+        return checker
 
     @property
     def model_source(self) -> FixedModel:
@@ -145,8 +150,21 @@ async def risk(test_databases: TestDatabases) -> AsyncIterator[Risk]:
 class AllowAll:
     """Staff permissions granted (the permissions service is tested on its own)."""
 
+    def __init__(self) -> None:
+        self.executed: dict[str, tuple[str, str]] = {}
+        self.approved: set[str] = set()
+
     async def check(self, subject: str, permission: str, scope: str | None = None) -> Decision:
         return Decision(allowed=True, reason="test")
+
+    async def execute_approval(self, approval_id: str, operation: str, payload: Any) -> dict[str, Any]:
+        """As permissions does: only an approved approval, once, for the payload it was made for."""
+        if approval_id not in self.approved:
+            raise ApprovalRefused("not approved", approval_code="approval_not_approved")
+        if approval_id in self.executed:
+            raise ApprovalRefused("already executed", approval_code="approval_already_executed")
+        self.executed[approval_id] = (operation, payload_hash(payload))
+        return {"executed": True, "approval_id": approval_id, "operation": operation}
 
 
 @pytest.fixture(autouse=True)

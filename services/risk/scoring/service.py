@@ -67,6 +67,25 @@ def decision_for(settings: RiskSettings, score: float, floor: Decision = Decisio
     return band if ORDER[band] >= ORDER[floor] else floor
 
 
+def floor_of(hits: list[Hit]) -> Decision:
+    """The strictest decision floor among the rules that fired."""
+    floor = Decision.allow
+    for hit in hits:
+        hit_floor = Decision(hit.rule.min_decision)
+        if ORDER[hit_floor] > ORDER[floor]:
+            floor = hit_floor
+    return floor
+
+
+def combine_stored(
+    settings: RiskSettings, rules: CompiledRuleSet, variables: dict[str, Any], probability: float | None
+) -> tuple[float, str]:
+    """Score and decision of stored variables under a rule set (backtests; same arithmetic as live)."""
+    hits = rules.evaluate(variables)
+    score = noisy_or(probability, [h.rule.weight for h in hits])
+    return score, decision_for(settings, score, floor_of(hits)).value
+
+
 def judge(settings: RiskSettings, rules: CompiledRuleSet, model: ModelScorer | None, baseline: Baseline) -> Verdict:
     """Evaluate the rules and the model on one transaction's baseline (pure; no I/O)."""
     hits = sorted(rules.evaluate(baseline.variables), key=lambda h: h.rule.weight, reverse=True)
@@ -80,11 +99,7 @@ def judge(settings: RiskSettings, rules: CompiledRuleSet, model: ModelScorer | N
         except Exception:  # the model failing leaves the rules to answer
             logger.exception("model %s failed; scoring with rules only", getattr(model, "version", "?"))
     score = noisy_or(probability, [h.rule.weight for h in hits])
-    floor = Decision.allow
-    for hit in hits:
-        hit_floor = Decision(hit.rule.min_decision)
-        if ORDER[hit_floor] > ORDER[floor]:
-            floor = hit_floor
+    floor = floor_of(hits)
     reasons = [h.reason() for h in hits]
     if probability is not None:
         named = ", ".join(f"{name} ({value:+.3f})" for name, value in top) or "none"
@@ -217,7 +232,7 @@ def _row(facts: TransactionFacts, verdict: Verdict, baseline: Baseline) -> dict[
         "reasons": verdict.reasons,
         "model_version": verdict.model_version,
         "ruleset_version": verdict.ruleset_version,
-        "features": {k: v for k, v in baseline.variables.items() if isinstance(v, int | float | bool)},
+        "features": {**baseline.variables, "model_probability": verdict.model_probability},
     }
 
 
