@@ -11,13 +11,16 @@ from fastapi import FastAPI
 from kit.app import ServiceSpec, create_app
 from services.risk.alerts import endpoints as alerts
 from services.risk.config import RiskSettings
+from services.risk.decisions import endpoints as decisions
 from services.risk.deps import FixedModel, ModelSource
+from services.risk.history import endpoints as history
 from services.risk.labels import endpoints as labels
 from services.risk.lists import endpoints as lists
 from services.risk.models import Base, audit_log, outbox
 from services.risk.rules import endpoints as rules
 from services.risk.rules.book import RuleBook, ensure_default_ruleset
 from services.risk.scoring import endpoints as scoring
+from services.risk.staff import endpoints as staff
 
 
 def create(settings: RiskSettings | None = None, *, model_source: ModelSource | None = None) -> FastAPI:
@@ -52,6 +55,9 @@ def create(settings: RiskSettings | None = None, *, model_source: ModelSource | 
                 labels.staff,
                 alerts.staff,
                 rules.staff,
+                history.staff,
+                decisions.internal,
+                staff.internal,
             ],
             audit_log=audit_log,
             outbox=outbox,
@@ -61,6 +67,9 @@ def create(settings: RiskSettings | None = None, *, model_source: ModelSource | 
                 {"name": "lists", "description": "Shared block and allow lists (ip, device, payee, phishing domain)."},
                 {"name": "labels", "description": "Outcomes of transactions: baselines and training data."},
                 {"name": "rules", "description": "Versioned CEL rule sets: approval, shadow runs, backtests."},
+                {"name": "decisions", "description": "Scored decisions for sampling audits."},
+                {"name": "staff", "description": "Staff behaviour signals (M2.2)."},
+                {"name": "history", "description": "Labelled transaction history imports."},
                 {"name": "alerts", "description": "The analysts' queue: assign, comment, resolve with a label."},
             ],
         )

@@ -16,12 +16,17 @@ async def stored(session: AsyncSession, transaction_id: str) -> ScoredTransactio
 
 
 async def insert_scored(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """Store the decision; False when the transaction was already scored (a concurrent repeat won)."""
+    """Store the decision; False when the transaction was already scored (a concurrent repeat won).
+
+    An imported row of the same id (history without a decision) takes the decision.
+    """
+    statement = pg_insert(ScoredTransaction).values(**values)
     inserted = await session.execute(
-        pg_insert(ScoredTransaction)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[ScoredTransaction.transaction_id])
-        .returning(ScoredTransaction.transaction_id)
+        statement.on_conflict_do_update(
+            index_elements=[ScoredTransaction.transaction_id],
+            set_={k: statement.excluded[k] for k in values if k not in {"transaction_id", "label", "labelled_at"}},
+            where=ScoredTransaction.decision.is_(None),
+        ).returning(ScoredTransaction.transaction_id)
     )
     return inserted.first() is not None
 
