@@ -46,6 +46,10 @@ class RuleBook:
         assert self._active is not None
         return self._active
 
+    def last_known(self) -> CompiledRuleSet | None:
+        """The live set last read (for answering while the database is away)."""
+        return self._active.live if self._active is not None else None
+
     def compiled(self, version: int, rules: list[Rule]) -> CompiledRuleSet:
         found = self._compiled.get(version)
         if found is None:

@@ -192,7 +192,7 @@ async def score_transaction(
         if not _unavailable(exc):
             raise
         logger.error("state store unavailable (%s); answering from the transaction alone", type(exc).__name__)
-        return _fallback(settings, facts)
+        return _fallback(settings, rulebook.last_known() or FALLBACK_RULES, facts)
     return TransactionScore(
         transaction_id=facts.transaction_id,
         score=verdict.score,
@@ -236,7 +236,7 @@ def _row(facts: TransactionFacts, verdict: Verdict, baseline: Baseline) -> dict[
     }
 
 
-def _fallback(settings: RiskSettings, facts: TransactionFacts) -> TransactionScore:
+def _fallback(settings: RiskSettings, rules: CompiledRuleSet, facts: TransactionFacts) -> TransactionScore:
     """No state store: the rules judge the transaction alone; never less than step-up."""
     empty: dict[str, Any] = {
         "n1h": 0,
@@ -263,7 +263,7 @@ def _fallback(settings: RiskSettings, facts: TransactionFacts) -> TransactionSco
         "payee": None,
         "lists": None,
     }
-    verdict = judge(settings, FALLBACK_RULES, None, build(facts, empty, "low"))
+    verdict = judge(settings, rules, None, build(facts, empty, "low"))
     decision = verdict.decision if ORDER[verdict.decision] >= ORDER[Decision.step_up] else Decision.step_up
     reasons = [*verdict.reasons, {"code": "state_unavailable", "detail": "baselines could not be read", "weight": 0.0}]
     return TransactionScore(
