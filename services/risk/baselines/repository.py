@@ -14,18 +14,29 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-LOCK_PROFILE = text(
+from kit.statements import Statement
+
+LOCK_PROFILE = Statement(
+    text(
+        """
+    WITH locked AS (
+        INSERT INTO risk.customer_profile AS p (customer_key, customer_id, scored)
+        VALUES (:k, :cid, 1)
+        ON CONFLICT (customer_key) DO UPDATE
+           SET scored = p.scored + 1, customer_id = coalesce(excluded.customer_id, p.customer_id)
+        RETURNING p.risk_level
+    )
+    SELECT (SELECT risk_level FROM locked) AS risk_level,
+           s.transaction_id, s.score, s.decision, s.reasons, s.model_version, s.ruleset_version
+      FROM (SELECT 1) AS one
+      LEFT JOIN risk.scored_transaction s ON s.transaction_id = :id AND s.decision IS NOT NULL
     """
-    INSERT INTO risk.customer_profile AS p (customer_key, customer_id, scored)
-    VALUES (:k, :cid, 1)
-    ON CONFLICT (customer_key) DO UPDATE
-       SET scored = p.scored + 1, customer_id = coalesce(excluded.customer_id, p.customer_id)
-    RETURNING p.risk_level
-    """
+    )
 )
 
-FEATURES = text(
-    """
+FEATURES = Statement(
+    text(
+        """
     WITH c AS (
         SELECT occurred_at, amount_minor, decision
           FROM risk.scored_transaction
@@ -95,13 +106,19 @@ FEATURES = text(
            (SELECT row_to_json(lists) FROM lists) AS lists
       FROM c
     """
+    )
 )
 
 
-async def lock_profile(session: AsyncSession, customer_key: str, customer_id: str | None) -> str:
-    """Create or lock the customer's profile row: scoring of one customer is serialised from here on."""
-    level = (await session.execute(LOCK_PROFILE, {"k": customer_key, "cid": customer_id})).scalar_one()
-    return str(level)
+async def lock_profile(
+    session: AsyncSession, customer_key: str, customer_id: str | None, transaction_id: str
+) -> tuple[str, dict[str, Any] | None]:
+    """Create or lock the customer's profile row (scoring of one customer is serialised from here on)
+    and, in the same round trip, find the transaction's first decision if it was scored already."""
+    row = await LOCK_PROFILE.fetchrow(session, {"k": customer_key, "cid": customer_id, "id": transaction_id})
+    assert row is not None
+    stored = dict(row) if row["decision"] is not None else None
+    return str(row["risk_level"]), stored
 
 
 async def features(
@@ -116,19 +133,18 @@ async def features(
     login_window_minutes: int,
 ) -> dict[str, Any]:
     """Every baseline number of one transaction in one round trip."""
-    row = (
-        await session.execute(
-            FEATURES,
-            {
-                "k": customer_key,
-                "t": occurred_at,
-                "p": payee,
-                "d": device_id,
-                "r": region,
-                "ip": ip,
-                "hour": occurred_at.hour,
-                "login_mins": login_window_minutes,
-            },
-        )
-    ).one()
-    return dict(row._mapping)
+    row = await FEATURES.fetchrow(
+        session,
+        {
+            "k": customer_key,
+            "t": occurred_at,
+            "p": payee,
+            "d": device_id,
+            "r": region,
+            "ip": ip,
+            "hour": occurred_at.hour,
+            "login_mins": login_window_minutes,
+        },
+    )
+    assert row is not None
+    return dict(row)

@@ -119,9 +119,15 @@ def build(facts: TransactionFacts, row: dict[str, Any], risk_level: str) -> Base
     return Baseline(features=features, variables=variables)
 
 
-async def baseline_of(session: AsyncSession, facts: TransactionFacts, *, login_window_minutes: int) -> Baseline:
-    """Lock the customer's profile (serialising their scoring), then read every baseline in one query."""
-    risk_level = await repository.lock_profile(session, facts.customer_key, facts.customer_id)
+async def lock(session: AsyncSession, facts: TransactionFacts) -> tuple[str, dict[str, Any] | None]:
+    """Lock the customer's profile (serialising their scoring); their risk level and the stored decision."""
+    return await repository.lock_profile(session, facts.customer_key, facts.customer_id, facts.transaction_id)
+
+
+async def baseline_of(
+    session: AsyncSession, facts: TransactionFacts, risk_level: str, *, login_window_minutes: int
+) -> Baseline:
+    """Every baseline of the transaction in one query (call with the customer's profile locked)."""
     row = await repository.features(
         session,
         customer_key=facts.customer_key,

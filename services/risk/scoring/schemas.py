@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -50,14 +51,14 @@ class TransactionScore(BaseModel):
     ruleset_version: int | None
 
     @classmethod
-    def of(cls, row: Any) -> TransactionScore:
+    def of(cls, row: Mapping[str, Any]) -> TransactionScore:
         return cls(
-            transaction_id=row.transaction_id,
-            score=row.score,
-            decision=Decision(row.decision),
-            reasons=[Reason(**r) for r in row.reasons],
-            model_version=row.model_version,
-            ruleset_version=row.ruleset_version,
+            transaction_id=row["transaction_id"],
+            score=row["score"],
+            decision=Decision(row["decision"]),
+            reasons=[Reason(**r) for r in row["reasons"]],
+            model_version=row["model_version"],
+            ruleset_version=row["ruleset_version"],
         )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kit.errors import ServiceUnavailable
-from services.risk.baselines.service import Baseline, TransactionFacts, baseline_of, build, customer_key_of
+from services.risk.baselines.service import Baseline, TransactionFacts, baseline_of, build, customer_key_of, lock
 from services.risk.config import RiskSettings
 from services.risk.decisions import service as decisions
 from services.risk.deps import ModelSource
@@ -166,10 +166,12 @@ async def score_transaction(
     try:
         active = await rulebook.active()
         async with sessions() as session, session.begin():
-            existing = await repository.stored(session, facts.transaction_id)
-            if existing is not None and existing.decision is not None:
+            risk_level, existing = await lock(session, facts)
+            if existing is not None:
                 return TransactionScore.of(existing)
-            baseline = await baseline_of(session, facts, login_window_minutes=settings.login_place_window_minutes)
+            baseline = await baseline_of(
+                session, facts, risk_level, login_window_minutes=settings.login_place_window_minutes
+            )
             verdict = judge(settings, active.live, model, baseline)
             if not await repository.insert_scored(session, _row(facts, verdict, baseline)):
                 await session.rollback()
@@ -191,7 +193,7 @@ async def score_transaction(
     except Exception as exc:
         if not _unavailable(exc):
             raise
-        logger.error("state store unavailable (%s); answering from the transaction alone", type(exc).__name__)
+        logger.error("state store unavailable (%s: %s); answering from the transaction alone", type(exc).__name__, exc)
         return _fallback(settings, rulebook.last_known() or FALLBACK_RULES, facts)
     return TransactionScore(
         transaction_id=facts.transaction_id,
