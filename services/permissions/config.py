@@ -72,6 +72,12 @@ def default_policies() -> dict[str, ApprovalPolicy]:
             executors=("identity",),
             description="Staff-initiated change of a customer's account data.",
         ),
+        "risk.ruleset_change": ApprovalPolicy(
+            approver_permission="risk:modify",
+            ttl_seconds=7 * 86_400,
+            executors=("risk",),
+            description="Making a proposed risk rule set version live (payload: version and rules hash).",
+        ),
         "vault.unmasked_read": ApprovalPolicy(
             approver_permission="approval:approve",
             approver_role="compliance_officer",
