@@ -74,7 +74,8 @@ async def test_a_repeated_delivery_is_applied_once(incidents: IncidentsClient) -
     headers = {**incidents.service("identity"), "Idempotency-Key": "delivery-0001"}
     first = await incidents.http.post("/internal/reports", json=body, headers=headers)
     again = await incidents.http.post("/internal/reports", json=body, headers=headers)
-    assert first.status_code == 201 and again.status_code == 200
+    assert first.status_code == 201
+    assert again.status_code == 200
     assert again.json() == {"incident_id": first.json()["incident_id"], "created": False}
     detail = (
         await incidents.http.get(f"/staff/incidents/{first.json()['incident_id']}", headers=incidents.staff())
@@ -123,7 +124,8 @@ async def test_a_customer_reports_their_own_account_taken_over(incidents: Incide
     assert response.status_code == 201, response.text
     incident_id = response.json()["incident_id"]
     again = await incidents.http.post("/customer/takeover-reports", json={}, headers=incidents.customer(account))
-    assert again.status_code == 200 and again.json()["incident_id"] == incident_id
+    assert again.status_code == 200
+    assert again.json()["incident_id"] == incident_id
     detail = (await incidents.http.get(f"/staff/incidents/{incident_id}", headers=incidents.staff())).json()
     assert detail["type"] == "account_takeover"
     assert detail["source"] == "customer_report"
@@ -132,7 +134,8 @@ async def test_a_customer_reports_their_own_account_taken_over(incidents: Incide
     assert detail["scope"]["accounts"] == [account]
     clocks = (await incidents.http.get(f"/staff/incidents/{incident_id}/clocks", headers=incidents.staff())).json()
     minutes = {c["kind"]: c["target_seconds"] // 60 for c in clocks}
-    assert minutes["verify"] == 10 and minutes["freeze"] == 30
+    assert minutes["verify"] == 10
+    assert minutes["freeze"] == 30
     # the freeze request is queued for identity in the same transaction
     freeze = [m for m in await incidents.messages() if m.path == f"/v1/identity/internal/accounts/{account}/freeze"]
     assert len(freeze) == 1
@@ -163,7 +166,8 @@ async def test_staff_open_one_by_hand_and_need_the_permission(incidents: Inciden
     assert denied.status_code == 403
     response = await incidents.http.post("/staff/incidents", json=body, headers=incidents.staff())
     assert response.status_code == 201, response.text
-    assert response.json()["level"] == 1 and response.json()["scope"]["records"] == 1200
+    assert response.json()["level"] == 1
+    assert response.json()["scope"]["records"] == 1200
     assert response.json()["reporter_kind"] == "staff"
 
 
@@ -174,7 +178,8 @@ async def test_the_state_machine_records_who_and_why_in_the_audit_chain(incident
     skip = await incidents.http.post(
         f"/staff/incidents/{incident_id}/transitions", json={"to": "closed", "reason": "done"}, headers=headers
     )
-    assert skip.status_code == 409 and skip.json()["code"] == "invalid_transition"
+    assert skip.status_code == 409
+    assert skip.json()["code"] == "invalid_transition"
     for state in ("verified",):
         moved = await incidents.http.post(
             f"/staff/incidents/{incident_id}/transitions",
@@ -206,7 +211,8 @@ async def test_changes_to_fixed_fields_keep_the_old_values(incidents: IncidentsC
         json={"level": 1, "cause": "SIM swap", "reason": "hundreds of accounts"},
         headers=incidents.staff(),
     )
-    assert patched.status_code == 200 and patched.json()["level"] == 1
+    assert patched.status_code == 200
+    assert patched.json()["level"] == 1
     events = (await incidents.http.get(f"/staff/incidents/{incident_id}/timeline", headers=incidents.staff())).json()
     updated = next(e for e in events if e["kind"] == "updated")
     assert updated["detail"]["changes"]["level"] == {"from": 3, "to": 1}
