@@ -342,7 +342,7 @@ async def run_step(
     """Run (or re-run) a pending or failed step now: a new attempt with new idempotency keys."""
     step = await get_step(session, incident.id, position)
     if step.status not in (StepStatus.pending.value, StepStatus.failed.value):
-        raise StepNotActionable(f"a {step.status} step cannot be run", status=step.status)
+        raise StepNotActionable(f"a {step.status} step cannot be run", step_status=step.status)
     if StepAction(step.action) in (StepAction.restore_backup, StepAction.task):
         raise StepNotActionable("a manual step is completed with its checklist, not run")
     await _start(session, incident, step, settings, now, actor=actor, actor_kind="staff")
@@ -354,7 +354,7 @@ async def skip_step(
 ) -> StepRun:
     step = await get_step(session, incident.id, position)
     if step.status not in (StepStatus.pending.value, StepStatus.failed.value):
-        raise StepNotActionable(f"a {step.status} step cannot be skipped", status=step.status)
+        raise StepNotActionable(f"a {step.status} step cannot be skipped", step_status=step.status)
     step.status = StepStatus.skipped.value
     step.note = reason
     step.finished_at = now
@@ -378,7 +378,7 @@ async def complete_step(
     if step.mode != StepMode.manual.value:
         raise StepNotActionable("only manual steps are completed by hand")
     if step.status not in (StepStatus.pending.value, StepStatus.failed.value):
-        raise StepNotActionable(f"a {step.status} step cannot be completed", status=step.status)
+        raise StepNotActionable(f"a {step.status} step cannot be completed", step_status=step.status)
     missing = [item for item in step.checklist if item not in set(checklist_done)]
     if missing:
         raise StepNotActionable("every checklist item must be confirmed", missing=missing)
