@@ -170,7 +170,6 @@ async def _opened(
     playbook = await playbooks.instantiate(session, incident)
     await sla.start_clocks(session, incident, settings, now)
     await team.plan_chain(session, incident.id, incident.level, settings, now)
-    await playbooks.advance(session, incident, settings, now)
     await timeline.record(
         session,
         incident.id,
@@ -186,6 +185,7 @@ async def _opened(
             "reference": {"kind": intake.reference_kind, "id": intake.reference_id},
         },
     )
+    await playbooks.advance(session, incident, settings, now)
 
 
 async def _attached(

@@ -31,6 +31,7 @@ Modifier = Annotated[Principal, Depends(RequirePermission("incident:modify"))]
 
 
 async def _full(session: DBSession, incident_id: uuid.UUID, now: Now) -> PostMortemOut:
+    await session.flush()  # what this request wrote is part of the answer
     return PostMortemOut.of(
         incident_id,
         await service.get(session, incident_id),

@@ -38,6 +38,7 @@ async def write(
         for name, value in body.model_dump().items():
             setattr(pm, name, value)
         pm.updated_at = now
+    await session.flush()
     await timeline.record(
         session,
         incident_id,
