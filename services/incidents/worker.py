@@ -22,6 +22,7 @@ from services.incidents.clock import Clock
 from services.incidents.config import IncidentsSettings
 from services.incidents.incidents import repository as incident_repository
 from services.incidents.incidents import service as incidents
+from services.incidents.playbooks import repository as playbook_repository
 from services.incidents.playbooks import service as playbooks
 from services.incidents.postmortems import service as postmortems
 from services.incidents.sla import service as sla
@@ -73,17 +74,18 @@ class ResponseWorker:
         """One round, each part in its own short transaction."""
         now = now or self.clock()
         result = TickResult()
-        async with self.sessionmaker() as session, session.begin():
-            result.steps_settled = len(await playbooks.reconcile(session, now))
         async with self.sessionmaker() as session:
-            ids = await incident_repository.needing_attention(session)
+            ids = set(await playbook_repository.incidents_with_running_steps(session))
+            ids |= set(await incident_repository.needing_attention(session))
             await session.rollback()
-        for incident_id in ids:
+        for incident_id in sorted(ids):
             async with self.sessionmaker() as session, session.begin():
+                # The incident's lock first, as every request takes it: one writer per incident at a time.
                 incident = await incident_repository.lock_if_free(session, incident_id)
                 if incident is None:
                     continue  # a request or another replica holds it; the next round sees it again
                 before = incident.state
+                result.steps_settled += await playbooks.reconcile(session, incident, now)
                 started = await playbooks.advance(session, incident, self.settings, now)
                 contained = await incidents.maybe_contain(session, incident, now)
                 if started or contained or incident.state != before:

@@ -39,15 +39,20 @@ async def open_with_key(session: AsyncSession, incident_type: str, correlation_k
             Incident.correlation_key == correlation_key,
             Incident.state.not_in(("closed", "rejected")),
         )
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return result
+
+
+#: Incident rows are locked FOR NO KEY UPDATE (``key_share=True``): the lock that orders every change
+#: of one incident (requests and the worker alike take it first), without blocking the foreign-key
+#: checks of rows inserted for it (events, escalations) by other transactions.
 
 
 async def get(session: AsyncSession, incident_id: uuid.UUID, *, for_update: bool = False) -> Incident | None:
     query = select(Incident).where(Incident.id == incident_id).execution_options(populate_existing=True)
     if for_update:
-        query = query.with_for_update()
+        query = query.with_for_update(key_share=True)
     result: Incident | None = await session.scalar(query)
     return result
 
@@ -57,7 +62,7 @@ async def lock_if_free(session: AsyncSession, incident_id: uuid.UUID) -> Inciden
     result: Incident | None = await session.scalar(
         select(Incident)
         .where(Incident.id == incident_id)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
         .execution_options(populate_existing=True)
     )
     return result

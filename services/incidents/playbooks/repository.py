@@ -42,15 +42,11 @@ async def step(session: AsyncSession, incident_id: uuid.UUID, position: int) -> 
     return result
 
 
-async def running_steps(session: AsyncSession, limit: int = 200) -> Sequence[StepRun]:
-    """Steps waiting on an outbox delivery, skipping rows another replica holds."""
+async def incidents_with_running_steps(session: AsyncSession, limit: int = 200) -> Sequence[uuid.UUID]:
+    """Incidents with a step waiting on an outbox delivery."""
     return (
         await session.scalars(
-            select(StepRun)
-            .where(StepRun.status == StepStatus.running.value)
-            .order_by(StepRun.started_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+            select(StepRun.incident_id).where(StepRun.status == StepStatus.running.value).distinct().limit(limit)
         )
     ).all()
 

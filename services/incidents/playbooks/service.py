@@ -298,13 +298,22 @@ async def advance(
     return started
 
 
-async def reconcile(session: AsyncSession, now: datetime) -> set[uuid.UUID]:
-    """Turn delivered or dead outbox messages into step outcomes; returns the incidents that moved."""
-    moved: set[uuid.UUID] = set()
-    steps = await repository.running_steps(session)
+async def reconcile(session: AsyncSession, incident: Incident, now: datetime) -> int:
+    """Turn delivered or dead outbox messages into the outcomes of the incident's running steps.
+
+    Call with the incident locked (as every change of an incident is made), so a
+    request and the worker never settle or start the same step at once.
+    Returns how many steps settled.
+    """
+    steps = [
+        s
+        for s in await repository.steps_of(session, incident.id, for_update=True)
+        if s.status == StepStatus.running.value
+    ]
     if not steps:
-        return moved
+        return 0
     outcomes = await repository.deliveries(session, [key for step in steps for key in step.outbox_keys])
+    settled = 0
     for step in steps:
         states = [outcomes.get(key, ("missing", "the message is gone")) for key in step.outbox_keys]
         pending_or_done = (MessageStatus.delivered, MessageStatus.pending)
@@ -322,11 +331,9 @@ async def reconcile(session: AsyncSession, now: datetime) -> set[uuid.UUID]:
             if retrying:
                 step.last_error = f"retrying: {retrying[0]}"[:2000]
             continue
-        incident = await session.get(Incident, step.incident_id)
-        assert incident is not None
         await _recorded(session, incident, step, now, actor=SYSTEM, actor_kind="service")
-        moved.add(step.incident_id)
-    return moved
+        settled += 1
+    return settled
 
 
 async def get_step(session: AsyncSession, incident_id: uuid.UUID, position: int) -> StepRun:
