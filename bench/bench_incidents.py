@@ -79,6 +79,7 @@ async def run() -> None:
             **quiet,
             "gateway": {
                 "log_level": "ERROR",
+                "access_log": False,
                 "rate_limit_classes": {"login": "100000/minute", "otp": "100000/minute"},
                 "revocation_poll_seconds": REVOCATION_POLL_SECONDS,
             },
