@@ -92,6 +92,12 @@ def default_policies() -> dict[str, ApprovalPolicy]:
             executors=("vault",),
             description="Destroying a key-encryption key.",
         ),
+        "incidents.playbook_change": ApprovalPolicy(
+            approver_permission="incident:execute",
+            ttl_seconds=7 * 86_400,
+            executors=("incidents",),
+            description="A new version of an incident type's response playbook (applied by incidents).",
+        ),
     }
 
 
