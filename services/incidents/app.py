@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from kit.app import ServiceSpec, create_app
 from services.incidents.config import IncidentsSettings
+from services.incidents.governance import routers as governance
 from services.incidents.models import Base, audit_log, outbox
 
 
@@ -23,5 +24,8 @@ def create(settings: IncidentsSettings | None = None) -> FastAPI:
             migrations_dir=Path(__file__).parent / "migrations",
             audit_log=audit_log,
             outbox=outbox,
+            # --- governance routers (services/incidents/governance/) ---
+            routers=[*governance.ROUTERS],
+            openapi_tags=[*governance.OPENAPI_TAGS],
         )
     )

@@ -6,9 +6,9 @@ from typing import ClassVar
 
 from pydantic_settings import SettingsConfigDict
 
-from kit.settings import ServiceSettings
+from services.incidents.governance.config import GovernanceSettings
 
 
-class IncidentsSettings(ServiceSettings):
+class IncidentsSettings(GovernanceSettings):  # governance settings: services/incidents/governance/config.py
     model_config = SettingsConfigDict(env_prefix="INCIDENTS_", extra="ignore", frozen=True)
     service_name: ClassVar[str] = "incidents"

@@ -1,0 +1,13 @@
+"""The governance routers, in the order the incidents app mounts them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services.incidents.governance.integrity import endpoints as integrity
+
+ROUTERS: tuple[APIRouter, ...] = (integrity.staff,)
+
+OPENAPI_TAGS: list[dict[str, str]] = [
+    {"name": "audit integrity", "description": "Every service's audit chain verified in one call."},
+]
