@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.incidents.governance.integrity import endpoints as integrity
+from services.incidents.governance.register import endpoints as register
 
-ROUTERS: tuple[APIRouter, ...] = (integrity.staff,)
+ROUTERS: tuple[APIRouter, ...] = (integrity.staff, register.staff)
 
 OPENAPI_TAGS: list[dict[str, str]] = [
     {"name": "audit integrity", "description": "Every service's audit chain verified in one call."},
+    {"name": "risk register", "description": "Risks by category and level, plans, reviews, the heat map."},
 ]
