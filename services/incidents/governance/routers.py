@@ -7,9 +7,10 @@ from fastapi import APIRouter
 from services.incidents.governance.audits import endpoints as audits
 from services.incidents.governance.integrity import endpoints as integrity
 from services.incidents.governance.register import endpoints as register
+from services.incidents.governance.sampling import endpoints as sampling
 from services.incidents.governance.vulnerabilities import endpoints as vulnerabilities
 
-ROUTERS: tuple[APIRouter, ...] = (integrity.staff, register.staff, vulnerabilities.staff, audits.staff)
+ROUTERS: tuple[APIRouter, ...] = (integrity.staff, register.staff, vulnerabilities.staff, audits.staff, sampling.staff)
 
 OPENAPI_TAGS: list[dict[str, str]] = [
     {"name": "audit integrity", "description": "Every service's audit chain verified in one call."},
