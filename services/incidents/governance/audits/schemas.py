@@ -178,7 +178,7 @@ class FindingView(BaseModel):
     remediations: list[RemediationView]
 
 
-class ChainStatus(BaseModel):
+class LatestChainCheck(BaseModel):
     service: str
     status: str
     verified_at: datetime | None
@@ -193,4 +193,4 @@ class AuditReport(BaseModel):
     findings: list[FindingView]
     findings_by_rating: dict[str, int]
     overdue_remediations: int
-    chains: list[ChainStatus] = Field(description="The latest suite-wide verification, for audit-chain evidence.")
+    chains: list[LatestChainCheck] = Field(description="The latest suite-wide verification, for audit-chain evidence.")

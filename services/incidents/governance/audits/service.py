@@ -23,7 +23,6 @@ from services.incidents.governance.audits.schemas import (
     AuditReport,
     AuditStatus,
     AuditView,
-    ChainStatus,
     EvidenceCreate,
     EvidenceView,
     FindingCreate,
@@ -31,6 +30,7 @@ from services.incidents.governance.audits.schemas import (
     FindingView,
     FollowUpCreate,
     FollowUpView,
+    LatestChainCheck,
     Rating,
     RemediationCreate,
     RemediationStatus,
@@ -317,7 +317,7 @@ async def report(session: AsyncSession, audit_id: uuid.UUID, today: date) -> Aud
     chains = []
     if run is not None:
         chains = [
-            ChainStatus(
+            LatestChainCheck(
                 service=str(item.get("service")),
                 status=str(item.get("status")),
                 verified_at=run.run_at,
