@@ -12,11 +12,12 @@ Verification only reads; it never changes the chain, so a caller may repeat it.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.audit import AuditLog, VerificationReport, load_checkpoints, signing_key_from_secret
@@ -42,6 +43,20 @@ class CheckpointStatus(BaseModel):
 
 
 class AuditVerification(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "service": "vault",
+                    "ok": False,
+                    "entries": 41,
+                    "first_bad": {"seq": 42, "problem": "altered_entry"},
+                    "checkpoints": {"checked": 3, "latest_seq": 300, "file_copies": 3},
+                }
+            ]
+        }
+    )
+
     service: str
     ok: bool
     entries: int = Field(description="Entries checked before the first bad one (all of them when ok).")
@@ -53,7 +68,7 @@ async def verify_chain(session: AsyncSession, audit_log: AuditLog, settings: Ser
     """Verify a service's chain with its configured key and checkpoint copies."""
     public_key = signing_key_from_secret(settings.audit_signing_key.get_secret_value()).public_key()
     file_copies = (
-        load_checkpoints(Path(settings.audit_checkpoint_file), audit_log.schema)
+        await asyncio.to_thread(load_checkpoints, Path(settings.audit_checkpoint_file), audit_log.schema)
         if settings.audit_checkpoint_file
         else []
     )
@@ -95,6 +110,10 @@ def audit_verification_router(audit_log: AuditLog) -> APIRouter:
         _service: ServiceCaller,
         _caller: Annotated[Principal, Depends(RequireScope(VERIFY_SCOPE))],
     ) -> Any:
+        """Walk this service's audit chain and its signed checkpoints; report the first entry not as written.
+
+        Read-only; for the suite-wide verification of the incidents service (scope `audit:verify`).
+        """
         settings: ServiceSettings = request.app.state.settings
         return await verify_chain(session, audit_log, settings)
 
