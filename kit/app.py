@@ -18,6 +18,7 @@ from sqlalchemy import MetaData
 from starlette.responses import Response
 
 from kit.audit import AuditLog, export_checkpoint, signing_key_from_secret
+from kit.audit_verification import audit_verification_router
 from kit.auth import TokenVerifier, authenticate
 from kit.db import create_database
 from kit.errors import install_error_handlers
@@ -115,6 +116,9 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         app.include_router(router)
     for router in spec.routers:
         app.include_router(router, dependencies=[Depends(authenticate)])
+    if spec.audit_log is not None:
+        # Every service proves its own chain on request (scope audit:verify).
+        app.include_router(audit_verification_router(spec.audit_log), dependencies=[Depends(authenticate)])
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -15,7 +15,7 @@ from kit.auth import TokenVerifier
 from services.identity.accounts import endpoints as accounts
 from services.identity.config import IdentitySettings
 from services.identity.login import endpoints as login
-from services.identity.login.retention import purge_loop
+from services.identity.login.retention import login_log_archive, purge_loop
 from services.identity.mfa import endpoints as mfa
 from services.identity.models import Base, audit_log, outbox
 from services.identity.notifications.service import NotificationWorker
@@ -73,7 +73,13 @@ def _lifespan(settings: IdentitySettings) -> Any:
         tasks = [
             asyncio.create_task(worker.run(), name="identity-notifications"),
             asyncio.create_task(
-                purge_loop(sessionmaker, settings.login_log_retention_days, 86_400.0), name="identity-log-purge"
+                purge_loop(
+                    sessionmaker,
+                    settings.login_log_retention_days,
+                    86_400.0,
+                    login_log_archive(settings.login_log_archive_dir),
+                ),
+                name="identity-log-purge",
             ),
         ]
         try:

@@ -22,7 +22,7 @@ from kit.db import create_database
 from kit.http import ServiceClient
 from services.identity.accounts.service import create_staff
 from services.identity.config import IdentitySettings
-from services.identity.login.retention import purge_login_log
+from services.identity.login.retention import login_log_archive, purge_login_log
 from services.identity.models import Account, audit_log
 from services.identity.runtime import Runtime
 from services.identity.tokens.clients import register_client
@@ -59,7 +59,11 @@ async def _run(args: argparse.Namespace, settings: IdentitySettings) -> dict[str
                 )
                 result = {"new_kid": key.kid, "overlap_seconds": settings.signing_key_overlap_seconds}
             else:
-                deleted = await purge_login_log(session, settings.login_log_retention_days)
+                deleted = await purge_login_log(
+                    session,
+                    settings.login_log_retention_days,
+                    archive_dir=login_log_archive(settings.login_log_archive_dir),
+                )
                 await audit_log.append(
                     session,
                     actor="cli",

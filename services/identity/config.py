@@ -67,6 +67,10 @@ class IdentitySettings(ServiceSettings):
         default=300, ge=30, le=1800, description="How long a password-checked login waits for its second factor."
     )
     login_log_retention_days: int = Field(default=180, ge=90, description="Login log retention (at least 90 days).")
+    login_log_archive_dir: str | None = Field(
+        default=".data/archive",
+        description="Purged login-log entries are first written here (JSON lines); unset: no archive.",
+    )
     trust_forwarded_for: bool = Field(
         default=True, description="Take the client IP from the gateway's X-Forwarded-For (last hop)."
     )

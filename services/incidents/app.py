@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from kit.app import ServiceSpec, create_app
 from services.incidents.clock import Clock, system_clock
 from services.incidents.config import IncidentsSettings
+from services.incidents.governance import routers as governance
 from services.incidents.incidents import endpoints as incidents
 from services.incidents.kpis import endpoints as kpis
 from services.incidents.models import Base, audit_log, outbox
@@ -59,6 +60,7 @@ def create(settings: IncidentsSettings | None = None, *, clock: Clock = system_c
                 team.staff,
                 postmortems.staff,
                 kpis.staff,
+                *governance.ROUTERS,
             ],
             audit_log=audit_log,
             outbox=outbox,
@@ -70,6 +72,7 @@ def create(settings: IncidentsSettings | None = None, *, clock: Clock = system_c
                 {"name": "team", "description": "Response team, on-call rota, reporting up the chain."},
                 {"name": "postmortems", "description": "Post-mortems, corrective actions, accountability."},
                 {"name": "kpis", "description": "Incident KPIs as JSON or CSV."},
+                *governance.OPENAPI_TAGS,
             ],
         )
     )

@@ -19,7 +19,7 @@ from typing import ClassVar
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
-from kit.settings import ServiceSettings
+from services.incidents.governance.config import GovernanceSettings
 
 LEVEL_CRITERIA: dict[int, str] = {
     1: "major: major economic loss, a major security incident, or a leak of state secrets or financial data",
@@ -86,7 +86,7 @@ def _default_chain() -> dict[str, list[ChainStep]]:
     }
 
 
-class IncidentsSettings(ServiceSettings):
+class IncidentsSettings(GovernanceSettings):  # governance settings: services/incidents/governance/config.py
     model_config = SettingsConfigDict(env_prefix="INCIDENTS_", extra="ignore", frozen=True)
     service_name: ClassVar[str] = "incidents"
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from kit.app import ServiceSpec, create_app
 from services.permissions.approvals import endpoints as approvals
+from services.permissions.audit_samples import endpoints as audit_samples
 from services.permissions.checks import endpoints as checks
 from services.permissions.checks.store import LocalChecker, PolicyStore
 from services.permissions.config import PermissionsSettings
@@ -71,6 +72,7 @@ def create(settings: PermissionsSettings | None = None) -> FastAPI:
                 subjects.internal,
                 subjects.staff,
                 reviews.staff,
+                audit_samples.internal,  # sampling audits of the incidents service (scope audit:sample)
             ],
             audit_log=audit_log,
             outbox=outbox,

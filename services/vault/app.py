@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from kit.app import ServiceSpec, create_app
 from services.vault.access.endpoints import customer_router as access_customer_router
 from services.vault.access.endpoints import staff_router as access_staff_router
+from services.vault.audit_samples.endpoints import internal_router as audit_samples_router
 from services.vault.catalogue_endpoints import router as catalogue_router
 from services.vault.config import VaultSettings
 from services.vault.keys.endpoints import root_router
@@ -63,6 +64,7 @@ def create(settings: VaultSettings | None = None) -> FastAPI:
                 access_staff_router,
                 access_customer_router,
                 catalogue_router,
+                audit_samples_router,  # sampling audits of the incidents service (scope audit:sample)
             ],
             audit_log=audit_log,
             outbox=outbox,

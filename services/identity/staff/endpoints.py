@@ -19,7 +19,7 @@ from services.identity.accounts.endpoints import account_view
 from services.identity.accounts.schemas import AccountView
 from services.identity.deps import SignedIn, session_id
 from services.identity.errors import InvalidTransition
-from services.identity.login.retention import purge_expired_challenges, purge_login_log
+from services.identity.login.retention import login_log_archive, purge_expired_challenges, purge_login_log
 from services.identity.mfa.service import consume_step_up
 from services.identity.models import AccountStatus, CustomerProfile, LoginAttempt, audit_log, inbox
 from services.identity.notifications.service import notify_account, sink_messages
@@ -313,7 +313,11 @@ async def consume(body: StepUpConsume, caller: ServiceCaller, session: DBSession
 @internal.post("/login-log/purge", response_model=Purged)
 async def purge(caller: ServiceCaller, session: DBSession, runtime: Rt) -> Purged:
     """Run the retention purge now: the login log, and expired login challenges (it also runs daily)."""
-    deleted = await purge_login_log(session, runtime.settings.login_log_retention_days)
+    deleted = await purge_login_log(
+        session,
+        runtime.settings.login_log_retention_days,
+        archive_dir=login_log_archive(runtime.settings.login_log_archive_dir),
+    )
     challenges = await purge_expired_challenges(session)
     await audit_log.append(
         session,
