@@ -86,6 +86,12 @@ def default_policies() -> dict[str, ApprovalPolicy]:
             executors=("vault",),
             description="Destroying a key-encryption key.",
         ),
+        "risk.model_promotion": ApprovalPolicy(
+            approver_permission="approval:approve",
+            ttl_seconds=3 * 86_400,
+            executors=("risk",),
+            description="Promoting or rolling back the risk model that scores transactions.",
+        ),
     }
 
 

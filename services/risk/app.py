@@ -8,6 +8,8 @@ from fastapi import FastAPI
 
 from kit.app import ServiceSpec, create_app
 from services.risk.config import RiskSettings
+from services.risk.learning.active import follow_active_model
+from services.risk.learning.endpoints import staff as model_registry
 from services.risk.models import Base, audit_log, outbox
 
 
@@ -24,5 +26,7 @@ def create(settings: RiskSettings | None = None) -> FastAPI:
             migrations_dir=Path(__file__).parent / "migrations",
             audit_log=audit_log,
             outbox=outbox,
+            routers=[model_registry],
+            extra_lifespan=follow_active_model,
         )
     )
