@@ -129,3 +129,18 @@ def test_handbook_measures_on_a_hand_made_example() -> None:
 def test_a_window_without_fraud_cannot_be_evaluated() -> None:
     with pytest.raises(NotEvaluable):
         evaluate([START], ["a"], [False], [0.5])
+
+
+def test_contributions_add_up_to_the_models_log_odds(trained: TrainingResult) -> None:
+    import math
+
+    from services.risk.learning.features import vector
+
+    scorer = load_model(trained.model, sha256=trained.sha256, version="m1")
+    features = [f for _, f in replay(stream(days=30))][-200:]
+    matrix = np.asarray([vector(f) for f in features])
+    shap = scorer._booster.predict(matrix, pred_contrib=True)  # LightGBM's TreeSHAP, the slow reference
+    for row, f in zip(shap, features, strict=True):
+        verdict = scorer.predict(f)
+        assert verdict.probability == pytest.approx(1 / (1 + math.exp(-row.sum())), abs=1e-9)
+        assert all(c > 0 for _, c in verdict.top_features)
