@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -445,28 +446,15 @@ class Accountability(Base):
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-
-
-
 # --- governance tables ---
 # Owned by the governance half of the service (services/incidents/governance/):
 # suite-wide audit verification runs, the risk register, vulnerabilities, audits
 # (plans, evidence, findings, remediation, follow-up), sampling runs and
 # retention runs. Migration 0100_governance.
 
-import uuid as _uuid  # noqa: E402
-from datetime import date as _date  # noqa: E402
-from datetime import datetime as _datetime  # noqa: E402
-from typing import Any as _Any  # noqa: E402
 
-import sqlalchemy as _sa  # noqa: E402
-from sqlalchemy.dialects.postgresql import JSONB as _JSONB  # noqa: E402
-from sqlalchemy.orm import Mapped as _Mapped  # noqa: E402
-from sqlalchemy.orm import mapped_column as _column  # noqa: E402
-
-
-def _now_column() -> _Mapped[_datetime]:
-    return _column(_sa.DateTime(timezone=True), nullable=False, server_default=_sa.func.now())
+def _nowmapped_column() -> Mapped[datetime]:
+    return mapped_column(sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
 
 
 class AuditVerificationRun(Base):
@@ -474,11 +462,11 @@ class AuditVerificationRun(Base):
 
     __tablename__ = "audit_verification_run"
 
-    id: _Mapped[_uuid.UUID] = _column(_sa.Uuid, primary_key=True, default=_uuid.uuid4)
-    run_at: _Mapped[_datetime] = _now_column()
-    actor: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    ok: _Mapped[bool] = _column(_sa.Boolean, nullable=False)
-    results: _Mapped[list[dict[str, _Any]]] = _column(_JSONB, nullable=False)
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    run_at: Mapped[datetime] = _nowmapped_column()
+    actor: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    ok: Mapped[bool] = mapped_column(sa.Boolean, nullable=False)
+    results: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, nullable=False)
 
 
 class RegisterRisk(Base):
@@ -486,33 +474,31 @@ class RegisterRisk(Base):
 
     __tablename__ = "register_risk"
     __table_args__ = (
-        _sa.CheckConstraint("likelihood BETWEEN 1 AND 5", name="likelihood_range"),
-        _sa.CheckConstraint("impact BETWEEN 1 AND 5", name="impact_range"),
-        _sa.CheckConstraint(
-            "category IN ('technical', 'operational', 'customer', 'compliance')", name="category_known"
-        ),
+        sa.CheckConstraint("likelihood BETWEEN 1 AND 5", name="likelihood_range"),
+        sa.CheckConstraint("impact BETWEEN 1 AND 5", name="impact_range"),
+        sa.CheckConstraint("category IN ('technical', 'operational', 'customer', 'compliance')", name="category_known"),
     )
 
-    id: _Mapped[_uuid.UUID] = _column(_sa.Uuid, primary_key=True, default=_uuid.uuid4)
-    title: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    description: _Mapped[str] = _column(_sa.Text, nullable=False)
-    category: _Mapped[str] = _column(_sa.String(16), nullable=False, index=True)
-    likelihood: _Mapped[int] = _column(_sa.Integer, nullable=False)
-    impact: _Mapped[int] = _column(_sa.Integer, nullable=False)
-    owner: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    triggers: _Mapped[str] = _column(_sa.Text, nullable=False, default="")
-    controls: _Mapped[list[str]] = _column(_JSONB, nullable=False)
-    control_target: _Mapped[str] = _column(_sa.Text, nullable=False)
-    measures: _Mapped[list[str]] = _column(_JSONB, nullable=False)
-    response_flow: _Mapped[str] = _column(_sa.Text, nullable=False)
-    verification: _Mapped[str] = _column(_sa.Text, nullable=False)
-    status: _Mapped[str] = _column(_sa.String(16), nullable=False, default="open")
-    review_interval_days: _Mapped[int] = _column(_sa.Integer, nullable=False)
-    last_reviewed_on: _Mapped[_date | None] = _column(_sa.Date, nullable=True)
-    next_review_on: _Mapped[_date] = _column(_sa.Date, nullable=False, index=True)
-    created_by: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    created_at: _Mapped[_datetime] = _now_column()
-    updated_at: _Mapped[_datetime] = _now_column()
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    title: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    description: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    category: Mapped[str] = mapped_column(sa.String(16), nullable=False, index=True)
+    likelihood: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    impact: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    owner: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    triggers: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
+    controls: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
+    control_target: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    measures: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
+    response_flow: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    verification: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="open")
+    review_interval_days: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    last_reviewed_on: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
+    next_review_on: Mapped[date] = mapped_column(sa.Date, nullable=False, index=True)
+    created_by: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    created_at: Mapped[datetime] = _nowmapped_column()
+    updated_at: Mapped[datetime] = _nowmapped_column()
 
 
 class RegisterReview(Base):
@@ -520,14 +506,14 @@ class RegisterReview(Base):
 
     __tablename__ = "register_review"
 
-    id: _Mapped[_uuid.UUID] = _column(_sa.Uuid, primary_key=True, default=_uuid.uuid4)
-    risk_id: _Mapped[_uuid.UUID] = _column(_sa.Uuid, _sa.ForeignKey("register_risk.id"), nullable=False, index=True)
-    reviewed_on: _Mapped[_date] = _column(_sa.Date, nullable=False)
-    reviewer: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    likelihood: _Mapped[int] = _column(_sa.Integer, nullable=False)
-    impact: _Mapped[int] = _column(_sa.Integer, nullable=False)
-    note: _Mapped[str] = _column(_sa.Text, nullable=False)
-    created_at: _Mapped[_datetime] = _now_column()
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    risk_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, sa.ForeignKey("register_risk.id"), nullable=False, index=True)
+    reviewed_on: Mapped[date] = mapped_column(sa.Date, nullable=False)
+    reviewer: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    likelihood: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    impact: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    note: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    created_at: Mapped[datetime] = _nowmapped_column()
 
 
 class Vulnerability(Base):
@@ -535,26 +521,26 @@ class Vulnerability(Base):
 
     __tablename__ = "vulnerability"
     __table_args__ = (
-        _sa.CheckConstraint("severity IN ('low', 'medium', 'high', 'critical')", name="severity_known"),
-        _sa.CheckConstraint("status IN ('open', 'fixed', 'accepted')", name="status_known"),
+        sa.CheckConstraint("severity IN ('low', 'medium', 'high', 'critical')", name="severity_known"),
+        sa.CheckConstraint("status IN ('open', 'fixed', 'accepted')", name="status_known"),
     )
 
-    id: _Mapped[_uuid.UUID] = _column(_sa.Uuid, primary_key=True, default=_uuid.uuid4)
-    title: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    severity: _Mapped[str] = _column(_sa.String(16), nullable=False)
-    system: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    reference: _Mapped[str | None] = _column(_sa.String(200), nullable=True)
-    owner: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    risk_id: _Mapped[_uuid.UUID | None] = _column(_sa.Uuid, _sa.ForeignKey("register_risk.id"), nullable=True)
-    found_on: _Mapped[_date] = _column(_sa.Date, nullable=False, index=True)
-    working_days: _Mapped[int] = _column(_sa.Integer, nullable=False)
-    due_on: _Mapped[_date] = _column(_sa.Date, nullable=False, index=True)
-    status: _Mapped[str] = _column(_sa.String(16), nullable=False, default="open")
-    fixed_on: _Mapped[_date | None] = _column(_sa.Date, nullable=True)
-    fix_working_days: _Mapped[int | None] = _column(_sa.Integer, nullable=True)
-    note: _Mapped[str] = _column(_sa.Text, nullable=False, default="")
-    created_by: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    created_at: _Mapped[_datetime] = _now_column()
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    title: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    severity: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    system: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    reference: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    owner: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    risk_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, sa.ForeignKey("register_risk.id"), nullable=True)
+    found_on: Mapped[date] = mapped_column(sa.Date, nullable=False, index=True)
+    working_days: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    due_on: Mapped[date] = mapped_column(sa.Date, nullable=False, index=True)
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="open")
+    fixed_on: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
+    fix_working_days: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    note: Mapped[str] = mapped_column(sa.Text, nullable=False, default="")
+    created_by: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    created_at: Mapped[datetime] = _nowmapped_column()
 
 
 class AuditPlan(Base):
@@ -562,21 +548,21 @@ class AuditPlan(Base):
 
     __tablename__ = "audit_plan"
     __table_args__ = (
-        _sa.CheckConstraint("period_from <= period_to", name="period_ordered"),
-        _sa.CheckConstraint("status IN ('planned', 'fieldwork', 'reported', 'closed')", name="status_known"),
+        sa.CheckConstraint("period_from <= period_to", name="period_ordered"),
+        sa.CheckConstraint("status IN ('planned', 'fieldwork', 'reported', 'closed')", name="status_known"),
     )
 
-    id: _Mapped[_uuid.UUID] = _column(_sa.Uuid, primary_key=True, default=_uuid.uuid4)
-    title: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    scope: _Mapped[str] = _column(_sa.Text, nullable=False)
-    period_from: _Mapped[_date] = _column(_sa.Date, nullable=False)
-    period_to: _Mapped[_date] = _column(_sa.Date, nullable=False)
-    auditors: _Mapped[list[str]] = _column(_JSONB, nullable=False)
-    criteria: _Mapped[list[str]] = _column(_JSONB, nullable=False)
-    status: _Mapped[str] = _column(_sa.String(16), nullable=False, default="planned")
-    conclusion: _Mapped[str | None] = _column(_sa.Text, nullable=True)
-    created_by: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    created_at: _Mapped[_datetime] = _now_column()
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    title: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    scope: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    period_from: Mapped[date] = mapped_column(sa.Date, nullable=False)
+    period_to: Mapped[date] = mapped_column(sa.Date, nullable=False)
+    auditors: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
+    criteria: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="planned")
+    conclusion: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    created_by: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    created_at: Mapped[datetime] = _nowmapped_column()
 
 
 class AuditEvidence(Base):
@@ -584,20 +570,20 @@ class AuditEvidence(Base):
 
     __tablename__ = "audit_evidence"
     __table_args__ = (
-        _sa.CheckConstraint("kind IN ('audit_chain', 'log_export', 'document', 'sampling_run')", name="kind_known"),
+        sa.CheckConstraint("kind IN ('audit_chain', 'log_export', 'document', 'sampling_run')", name="kind_known"),
     )
 
-    id: _Mapped[_uuid.UUID] = _column(_sa.Uuid, primary_key=True, default=_uuid.uuid4)
-    audit_id: _Mapped[_uuid.UUID] = _column(_sa.Uuid, _sa.ForeignKey("audit_plan.id"), nullable=False, index=True)
-    kind: _Mapped[str] = _column(_sa.String(16), nullable=False)
-    service: _Mapped[str | None] = _column(_sa.String(32), nullable=True)
-    seq_from: _Mapped[int | None] = _column(_sa.BigInteger, nullable=True)
-    seq_to: _Mapped[int | None] = _column(_sa.BigInteger, nullable=True)
-    uri: _Mapped[str | None] = _column(_sa.String(500), nullable=True)
-    sha256: _Mapped[str | None] = _column(_sa.String(64), nullable=True)
-    description: _Mapped[str] = _column(_sa.Text, nullable=False)
-    added_by: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    added_at: _Mapped[_datetime] = _now_column()
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    audit_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, sa.ForeignKey("audit_plan.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    service: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
+    seq_from: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    seq_to: Mapped[int | None] = mapped_column(sa.BigInteger, nullable=True)
+    uri: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
+    sha256: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    description: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    added_by: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    added_at: Mapped[datetime] = _nowmapped_column()
 
 
 class AuditFinding(Base):
@@ -605,40 +591,42 @@ class AuditFinding(Base):
 
     __tablename__ = "audit_finding"
     __table_args__ = (
-        _sa.CheckConstraint("rating IN ('low', 'medium', 'high', 'critical')", name="rating_known"),
-        _sa.CheckConstraint("status IN ('open', 'remediating', 'closed')", name="status_known"),
-        _sa.UniqueConstraint("audit_id", "dedupe_key"),
+        sa.CheckConstraint("rating IN ('low', 'medium', 'high', 'critical')", name="rating_known"),
+        sa.CheckConstraint("status IN ('open', 'remediating', 'closed')", name="status_known"),
+        sa.UniqueConstraint("audit_id", "dedupe_key"),
     )
 
-    id: _Mapped[_uuid.UUID] = _column(_sa.Uuid, primary_key=True, default=_uuid.uuid4)
-    audit_id: _Mapped[_uuid.UUID] = _column(_sa.Uuid, _sa.ForeignKey("audit_plan.id"), nullable=False, index=True)
-    title: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    description: _Mapped[str] = _column(_sa.Text, nullable=False)
-    rating: _Mapped[str] = _column(_sa.String(16), nullable=False)
-    recommendation: _Mapped[str] = _column(_sa.Text, nullable=False)
-    source: _Mapped[str] = _column(_sa.String(64), nullable=False, default="manual")
-    dedupe_key: _Mapped[str | None] = _column(_sa.String(200), nullable=True)
-    detail: _Mapped[dict[str, _Any]] = _column(_JSONB, nullable=False, default=dict)
-    status: _Mapped[str] = _column(_sa.String(16), nullable=False, default="open")
-    created_by: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    created_at: _Mapped[_datetime] = _now_column()
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    audit_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, sa.ForeignKey("audit_plan.id"), nullable=False, index=True)
+    title: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    description: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    rating: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    recommendation: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    source: Mapped[str] = mapped_column(sa.String(64), nullable=False, default="manual")
+    dedupe_key: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict)
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="open")
+    created_by: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    created_at: Mapped[datetime] = _nowmapped_column()
 
 
 class AuditRemediation(Base):
     """A remediation action for a finding: owner, due date, and its state."""
 
     __tablename__ = "audit_remediation"
-    __table_args__ = (_sa.CheckConstraint("status IN ('open', 'done', 'verified')", name="status_known"),)
+    __table_args__ = (sa.CheckConstraint("status IN ('open', 'done', 'verified')", name="status_known"),)
 
-    id: _Mapped[_uuid.UUID] = _column(_sa.Uuid, primary_key=True, default=_uuid.uuid4)
-    finding_id: _Mapped[_uuid.UUID] = _column(_sa.Uuid, _sa.ForeignKey("audit_finding.id"), nullable=False, index=True)
-    action: _Mapped[str] = _column(_sa.Text, nullable=False)
-    owner: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    due_on: _Mapped[_date] = _column(_sa.Date, nullable=False)
-    status: _Mapped[str] = _column(_sa.String(16), nullable=False, default="open")
-    completed_on: _Mapped[_date | None] = _column(_sa.Date, nullable=True)
-    created_by: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    created_at: _Mapped[_datetime] = _now_column()
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    finding_id: Mapped[uuid.UUID] = mapped_column(
+        sa.Uuid, sa.ForeignKey("audit_finding.id"), nullable=False, index=True
+    )
+    action: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    owner: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    due_on: Mapped[date] = mapped_column(sa.Date, nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False, default="open")
+    completed_on: Mapped[date | None] = mapped_column(sa.Date, nullable=True)
+    created_by: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    created_at: Mapped[datetime] = _nowmapped_column()
 
 
 class AuditFollowUp(Base):
@@ -646,14 +634,14 @@ class AuditFollowUp(Base):
 
     __tablename__ = "audit_follow_up"
 
-    id: _Mapped[_uuid.UUID] = _column(_sa.Uuid, primary_key=True, default=_uuid.uuid4)
-    remediation_id: _Mapped[_uuid.UUID] = _column(
-        _sa.Uuid, _sa.ForeignKey("audit_remediation.id"), nullable=False, index=True
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    remediation_id: Mapped[uuid.UUID] = mapped_column(
+        sa.Uuid, sa.ForeignKey("audit_remediation.id"), nullable=False, index=True
     )
-    note: _Mapped[str] = _column(_sa.Text, nullable=False)
-    status: _Mapped[str] = _column(_sa.String(16), nullable=False)
-    by: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    at: _Mapped[_datetime] = _now_column()
+    note: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    status: Mapped[str] = mapped_column(sa.String(16), nullable=False)
+    by: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    at: Mapped[datetime] = _nowmapped_column()
 
 
 class SamplingRun(Base):
@@ -661,15 +649,15 @@ class SamplingRun(Base):
 
     __tablename__ = "sampling_run"
 
-    id: _Mapped[_uuid.UUID] = _column(_sa.Uuid, primary_key=True, default=_uuid.uuid4)
-    audit_id: _Mapped[_uuid.UUID] = _column(_sa.Uuid, _sa.ForeignKey("audit_plan.id"), nullable=False, index=True)
-    check: _Mapped[str] = _column(_sa.String(64), nullable=False)
-    period_from: _Mapped[_datetime] = _column(_sa.DateTime(timezone=True), nullable=False)
-    period_to: _Mapped[_datetime] = _column(_sa.DateTime(timezone=True), nullable=False)
-    sampled: _Mapped[int] = _column(_sa.Integer, nullable=False)
-    exceptions: _Mapped[int] = _column(_sa.Integer, nullable=False)
-    actor: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    run_at: _Mapped[_datetime] = _now_column()
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    audit_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, sa.ForeignKey("audit_plan.id"), nullable=False, index=True)
+    check: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    period_from: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), nullable=False)
+    period_to: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), nullable=False)
+    sampled: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    exceptions: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    actor: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    run_at: Mapped[datetime] = _nowmapped_column()
 
 
 class RetentionRun(Base):
@@ -677,12 +665,12 @@ class RetentionRun(Base):
 
     __tablename__ = "retention_run"
 
-    id: _Mapped[_uuid.UUID] = _column(_sa.Uuid, primary_key=True, default=_uuid.uuid4)
-    dataset: _Mapped[str] = _column(_sa.String(64), nullable=False)
-    cutoff: _Mapped[_datetime] = _column(_sa.DateTime(timezone=True), nullable=False)
-    archived: _Mapped[int] = _column(_sa.Integer, nullable=False)
-    purged: _Mapped[int] = _column(_sa.Integer, nullable=False)
-    archive_path: _Mapped[str | None] = _column(_sa.String(500), nullable=True)
-    archive_sha256: _Mapped[str | None] = _column(_sa.String(64), nullable=True)
-    actor: _Mapped[str] = _column(_sa.String(200), nullable=False)
-    run_at: _Mapped[_datetime] = _now_column()
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    dataset: Mapped[str] = mapped_column(sa.String(64), nullable=False)
+    cutoff: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), nullable=False)
+    archived: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    purged: Mapped[int] = mapped_column(sa.Integer, nullable=False)
+    archive_path: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
+    archive_sha256: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    actor: Mapped[str] = mapped_column(sa.String(200), nullable=False)
+    run_at: Mapped[datetime] = _nowmapped_column()

@@ -98,6 +98,12 @@ def default_policies() -> dict[str, ApprovalPolicy]:
             executors=("incidents",),
             description="A new version of an incident type's response playbook (applied by incidents).",
         ),
+        "risk.model_promotion": ApprovalPolicy(
+            approver_permission="approval:approve",
+            ttl_seconds=3 * 86_400,
+            executors=("risk",),
+            description="Promoting or rolling back the risk model that scores transactions.",
+        ),
     }
 
 

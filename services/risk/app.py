@@ -12,9 +12,11 @@ from kit.app import ServiceSpec, create_app
 from services.risk.alerts import endpoints as alerts
 from services.risk.config import RiskSettings
 from services.risk.decisions import endpoints as decisions
-from services.risk.deps import FixedModel, ModelSource
+from services.risk.deps import ModelSource
 from services.risk.history import endpoints as history
 from services.risk.labels import endpoints as labels
+from services.risk.learning.active import follow_active_model
+from services.risk.learning.endpoints import staff as model_registry
 from services.risk.lists import endpoints as lists
 from services.risk.models import Base, audit_log, outbox
 from services.risk.rules import endpoints as rules
@@ -34,8 +36,10 @@ def create(settings: RiskSettings | None = None, *, model_source: ModelSource | 
             await ensure_default_ruleset(session)
             await session.commit()
         app.state.rulebook = RuleBook(sessionmaker, refresh_seconds=settings.ruleset_refresh_seconds)
-        app.state.model_source = model_source or FixedModel(None)
-        yield
+        async with follow_active_model(app):
+            # Scoring asks the registry's promoted model, unless a test hands it a model of its own.
+            app.state.model_source = model_source or app.state.active_model
+            yield
 
     return create_app(
         ServiceSpec(
@@ -58,6 +62,7 @@ def create(settings: RiskSettings | None = None, *, model_source: ModelSource | 
                 history.staff,
                 decisions.internal,
                 staff.internal,
+                model_registry,
             ],
             audit_log=audit_log,
             outbox=outbox,
@@ -71,6 +76,7 @@ def create(settings: RiskSettings | None = None, *, model_source: ModelSource | 
                 {"name": "staff", "description": "Staff behaviour signals (M2.2)."},
                 {"name": "history", "description": "Labelled transaction history imports."},
                 {"name": "alerts", "description": "The analysts' queue: assign, comment, resolve with a label."},
+                {"name": "models", "description": "The model registry: versions, evaluation, promotion, rollback."},
             ],
         )
     )

@@ -58,3 +58,10 @@ class RiskSettings(ServiceSettings):
         if not self.step_up_threshold <= self.block_threshold <= self.freeze_threshold:
             raise ValueError("thresholds must be ordered: step_up <= block <= freeze")
         return self
+
+    # Model registry (services/risk/learning): a model is promoted only when its evaluation on a
+    # later window reaches every floor; replicas poll the active version this often.
+    model_floor_average_precision: float = Field(default=0.5, ge=0, le=1)
+    model_floor_recall_at_1pct_fpr: float = Field(default=0.4, ge=0, le=1)
+    model_floor_card_precision_at_100: float = Field(default=0.0, ge=0, le=1)
+    model_poll_seconds: float = Field(default=5.0, gt=0)
