@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 
 from kit.app import ServiceSpec, create_app
 from services.risk.alerts import endpoints as alerts
@@ -24,6 +26,8 @@ from services.risk.rules.book import RuleBook, ensure_default_ruleset
 from services.risk.scoring import endpoints as scoring
 from services.risk.staff import endpoints as staff
 
+logger = logging.getLogger("risk")
+
 
 def create(settings: RiskSettings | None = None, *, model_source: ModelSource | None = None) -> FastAPI:
     """``model_source``: where scoring gets the promoted model (``current()``); rules only without one."""
@@ -32,9 +36,14 @@ def create(settings: RiskSettings | None = None, *, model_source: ModelSource | 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sessionmaker = app.state.database.sessionmaker
-        async with sessionmaker() as session:
-            await ensure_default_ruleset(session)
-            await session.commit()
+        try:
+            async with sessionmaker() as session:
+                await ensure_default_ruleset(session)
+                await session.commit()
+        except (OSError, SQLAlchemyError):
+            # The process starts without its database (it is then not ready); until the
+            # default set is stored, the rule book answers with the same defaults.
+            logger.warning("could not store the default rule set at start-up", exc_info=True)
         app.state.rulebook = RuleBook(sessionmaker, refresh_seconds=settings.ruleset_refresh_seconds)
         async with follow_active_model(app):
             # Scoring asks the registry's promoted model, unless a test hands it a model of its own.

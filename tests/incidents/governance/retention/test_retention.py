@@ -30,6 +30,7 @@ def test_production_refuses_less_than_five_years() -> None:
     with pytest.raises((RetentionTooShort, ValidationError), match="incident_file_retention_days"):
         IncidentsSettings(
             environment="production",
+            database_url=SecretStr("postgresql+asyncpg://incidents@db.example/suite?sslmode=verify-full"),
             incident_file_retention_days=365,
             audit_signing_key=SecretStr("k" * 40),
             client_secret=SecretStr("s" * 40),
