@@ -16,6 +16,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -115,8 +116,14 @@ def gateways(upstream: LiveServer) -> Iterator[list[str]]:
                 process.kill()
 
 
+#: A gateway process imports FastAPI, SQLAlchemy, OpenTelemetry ...: on a loaded 2-core machine
+#: two of them starting at once took more than 15 s. This bounds a start-up, it times nothing.
+START_UP_SECONDS = 90.0
+
+
 async def wait_ready(client: httpx.AsyncClient, url: str) -> None:
-    for _ in range(300):
+    deadline = time.monotonic() + START_UP_SECONDS
+    while time.monotonic() < deadline:
         with contextlib.suppress(httpx.TransportError):
             if (await client.get(f"{url}/healthz")).status_code == 200:
                 return
