@@ -162,6 +162,11 @@ async def _grant_service_role(admin_url: str, service: str, role: str, *, create
                 f'GRANT USAGE ON SCHEMA "{service}" TO "{role}"',
                 f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{service}" TO "{role}"',
                 f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{service}" TO "{role}"',
+                # Tables a later migration creates are usable by the role at once (the new release's
+                # pods turn ready when the migration commits, before this Job's grants run).
+                f'ALTER DEFAULT PRIVILEGES IN SCHEMA "{service}" GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES'
+                f' TO "{role}"',
+                f'ALTER DEFAULT PRIVILEGES IN SCHEMA "{service}" GRANT USAGE, SELECT ON SEQUENCES TO "{role}"',
                 f'REVOKE UPDATE, DELETE, TRUNCATE ON {append_only} FROM "{role}"',
                 f'REVOKE DELETE, TRUNCATE ON {kept} FROM "{role}"',
             ):

@@ -76,10 +76,15 @@ async def test_managed_roles_are_only_granted_and_confined(test_databases: TestD
     async with throwaway_roles(url, prefix, ("identity",), "s3cret-managed"):
         prepared = await prepare(url, services=("identity",), managed_roles=True, strict=True, role_prefix=prefix)
         login = make_url(prepared.service_urls["identity"]).set(password="s3cret-managed")
+        admin = create_async_engine(url)
+        async with admin.begin() as connection:  # a later release's migration, before the Job's grants
+            await connection.execute(text("CREATE TABLE identity.added_later (id int)"))
+        await admin.dispose()
         engine = create_async_engine(login)
         try:
             async with engine.begin() as connection:
                 assert (await connection.execute(text("SELECT count(*) FROM identity.audit_entry"))).scalar_one() == 0
+                await connection.execute(text("INSERT INTO identity.added_later VALUES (1)"))
             with pytest.raises(DBAPIError, match="permission denied"):
                 async with engine.begin() as connection:
                     await connection.execute(text("UPDATE identity.audit_entry SET actor = 'b'"))
