@@ -9,8 +9,56 @@ from pydantic_settings import SettingsConfigDict
 
 from kit.settings import DEV_SECRET_MARKER, ServiceSettings
 
+#: Every scope a client can hold (docs/contracts.md, "Scopes"): checked by the service that owns the route
+#: with kit's ``RequireScope``. A client can only be given scopes from this list.
+SCOPES: dict[str, str] = {
+    "identity:revocations": "identity's revocation feed (GET internal/revocations)",
+    "identity:accounts": "freeze an account or revoke its sessions (internal/accounts/{id}/...)",
+    "identity:notify": "notify a customer on their verified channels (internal/accounts/{id}/notifications)",
+    "identity:risk_level": "set an account's risk level (internal/accounts/{id}/risk-level)",
+    "identity:step_up": "consume a customer's step-up for an action (internal/step-up/consume)",
+    "identity:maintenance": "identity's purge routes (internal/login-log/purge, internal/notifications/purge)",
+    "risk:score": "score transactions and logins (risk internal/transactions/score, internal/logins/score)",
+    "risk:labels": "label transactions as fraud or genuine (risk internal/labels)",
+    "risk:lists": "write risk's block and allow lists (risk internal/lists/...)",
+    "risk:read": "read risk's decisions (risk internal/decisions)",
+    "risk:signals": "report staff behaviour to risk (risk internal/staff-events)",
+    "incidents:report": "report to incidents (incidents internal/reports)",
+    "audit:verify": "verify a service's audit chain (internal/audit/verification)",
+}
+
+#: The suite's own service clients (client id = service name) and the scopes each holds: only what it
+#: calls (issue 13 item 9). Every service may follow the revocation feed; the gateway does nothing else.
+SERVICE_CLIENT_SCOPES: dict[str, tuple[str, ...]] = {
+    "identity": ("identity:maintenance", "risk:score", "incidents:report"),
+    "permissions": ("identity:revocations", "identity:notify", "risk:signals"),
+    "vault": ("identity:revocations", "identity:notify", "risk:signals"),
+    "risk": (
+        "identity:revocations",
+        "identity:accounts",
+        "identity:notify",
+        "identity:risk_level",
+        "identity:step_up",
+        "incidents:report",
+    ),
+    "incidents": (
+        "identity:revocations",
+        "identity:accounts",
+        "identity:notify",
+        "risk:labels",
+        "risk:lists",
+        "risk:read",
+        "audit:verify",
+    ),
+    "gateway": ("identity:revocations",),
+}
+
 #: The services that get OAuth2 clients (client id = service name).
-SERVICE_CLIENTS = ("identity", "permissions", "vault", "risk", "incidents", "gateway")
+SERVICE_CLIENTS = tuple(SERVICE_CLIENT_SCOPES)
+
+#: The development API client ``make run`` creates for the bank's core system (outside the suite).
+CORE_BANKING_CLIENT = "core-banking"
+CORE_BANKING_SCOPES = ("risk:score", "risk:labels", "identity:step_up")
 
 
 class IdentitySettings(ServiceSettings):
@@ -107,6 +155,15 @@ class IdentitySettings(ServiceSettings):
     otp_length: int = Field(default=6, ge=6, le=10, description="Digits of an SMS/email code.")
     recovery_code_count: int = Field(default=10, ge=5, le=20, description="Recovery codes issued at a time.")
     step_up_ttl_seconds: int = Field(default=300, ge=60, le=900, description="How long a step-up stays usable.")
+    factor_change_fresh_login_seconds: int = Field(
+        default=300,
+        ge=60,
+        le=900,
+        description=(
+            "A session that logged in at aal2 or above this recently may add or remove a second factor without "
+            "the current password and a step-up."
+        ),
+    )
     webauthn_rp_id: str = Field(default="localhost", description="WebAuthn relying-party id (the banking domain).")
     webauthn_rp_name: str = Field(default="Bank Suite", description="Relying-party name shown by authenticators.")
     webauthn_origins: tuple[str, ...] = Field(

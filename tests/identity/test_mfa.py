@@ -10,11 +10,12 @@ import pyotp
 from fastapi import FastAPI
 
 from tests.identity.authenticator import SoftAuthenticator
-from tests.identity.support import PASSWORD, bearer, latest_code, login, signed_in
+from tests.identity.support import PASSWORD, bearer, factor_change_proof, latest_code, login, signed_in
 
 
 async def _enrol_totp(client: httpx.AsyncClient, token: str) -> tuple[pyotp.TOTP, list[str]]:
-    started = await client.post("/me/mfa/totp", headers=bearer(token))
+    proof = await factor_change_proof(client, token)
+    started = await client.post("/me/mfa/totp", json=proof, headers=bearer(token))
     assert started.status_code == 201, started.text
     body = started.json()
     assert body["otpauth_uri"].startswith("otpauth://totp/")
@@ -195,7 +196,8 @@ async def test_weak_passwords_are_refused(client: httpx.AsyncClient) -> None:
 
 async def _register_key(client: httpx.AsyncClient, token: str) -> tuple[SoftAuthenticator, dict[str, Any]]:
     authenticator = SoftAuthenticator()
-    options = (await client.post("/me/mfa/webauthn/options", headers=bearer(token))).json()
+    proof = await factor_change_proof(client, token)
+    options = (await client.post("/me/mfa/webauthn/options", json=proof, headers=bearer(token))).json()
     registered = await client.post(
         "/me/mfa/webauthn",
         json={"ceremony_id": options["ceremony_id"], "credential": authenticator.create(options["options"])},

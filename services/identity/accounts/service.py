@@ -454,3 +454,27 @@ async def change_contact(
     except PersonalDataRefused as exc:
         raise InvalidContact("the phone number or email address is not accepted") from exc
     return profile
+
+
+def mask_contact(channel: str, value: str) -> str:
+    """A contact as staff may see it: ``139****9000``, ``c***@example.com``."""
+    if channel == "sms":
+        local = value.removeprefix("+86")  # mainland mobiles are shown as customers write them
+        return local[:3] + "****" + local[-4:] if len(local) > 7 else "****"
+    local, _, domain = value.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def contact_change_payload(runtime: Runtime, account_id: uuid.UUID, channel: str, value: str) -> dict[str, str]:
+    """The payload of the ``account.change`` approval that lets staff change a customer's contact: bound to
+    the exact new value by a keyed hash (identity's index key), shown to the checker masked."""
+    normalised = normalise_phone(value) if channel == "sms" else normalise_email(value)
+    if normalised is None:
+        raise InvalidContact("the phone number or email address is not valid")
+    return {
+        "account_id": str(account_id),
+        "change": "contact",
+        "channel": channel,
+        "value_masked": mask_contact(channel, normalised),
+        "value_digest": runtime.keyring.index(f"contact-change:{account_id}:{channel}", normalised),
+    }

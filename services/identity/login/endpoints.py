@@ -128,7 +128,9 @@ async def start_reset(body: PasswordResetStart, session: DBSession, runtime: Rt)
     if account is not None and account.status == AccountStatus.active:
         # No such contact on the account: the answer stays the same.
         with contextlib.suppress(FactorNotAvailable):
-            await mfa.send_code(session, runtime, account, purpose="password.reset", channel=body.channel)
+            await mfa.send_code(
+                session, runtime, account, purpose="password.reset", channel=body.channel, verified_only=True
+            )
     return Accepted(accepted=True)
 
 

@@ -39,7 +39,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from kit.db import flush_pending
 from kit.statements import Statement, attach, table_label_prefix
-from services.identity.accounts.service import has_contact, identifier_index
+from services.identity.accounts.service import identifier_index
 from services.identity.crypto import token_hash
 from services.identity.errors import (
     ContactNotVerified,
@@ -69,7 +69,7 @@ from services.identity.models import (
     LoginChallenge,
     audit_log,
 )
-from services.identity.notifications.service import notify_account
+from services.identity.notifications.service import notify_account, verified_channels
 from services.identity.passwords.service import password_expired, set_password
 from services.identity.runtime import Runtime
 from services.identity.tokens.service import LoginFacts, TokenPair, start_session
@@ -267,8 +267,9 @@ async def password_login(
 
 
 async def _contacts(session: AsyncSession, runtime: Runtime, account: Account) -> set[str]:
-    # identity's own indexes say which channels exist: offering a code never waits for the vault.
-    return {channel for channel in ("sms", "email") if has_contact(account, channel)}
+    # identity's own indexes and verification times say which channels exist: offering a code never waits for
+    # the vault. Only verified ones: a contact put on the account without proof never receives a login code.
+    return set(verified_channels(account, await session.get(CustomerProfile, account.id)))
 
 
 async def open_challenge(
@@ -559,7 +560,7 @@ async def send_challenge_code(session: AsyncSession, runtime: Runtime, token: st
     if channel not in pending.challenge.methods:
         raise FactorNotAvailable(f"{channel} is not offered for this login")
     purpose = f"login:{pending.challenge.id_hash[:16]}"
-    await mfa.send_code(session, runtime, pending.account, purpose=purpose, channel=channel)
+    await mfa.send_code(session, runtime, pending.account, purpose=purpose, channel=channel, verified_only=True)
 
 
 async def complete_challenge(
