@@ -74,7 +74,13 @@ def _lifespan(settings: IdentitySettings) -> Any:
         tasks = [
             asyncio.create_task(worker.run(), name="identity-notifications"),
             asyncio.create_task(
-                purge_loop(sessionmaker, settings.login_log_retention_days, 86_400.0), name="identity-log-purge"
+                purge_loop(
+                    sessionmaker,
+                    settings.login_log_retention_days,
+                    86_400.0,
+                    notification_retention_days=settings.notification_retention_days,
+                ),
+                name="identity-log-purge",
             ),
         ]
         try:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from kit.settings import DEV_SECRET_MARKER, ServiceSettings
+from kit.settings import DEV_SECRET_MARKER, InsecureSettingsError, ServiceSettings
 
 #: Every scope a client can hold (docs/contracts.md, "Scopes"): checked by the service that owns the route
 #: with kit's ``RequireScope``. A client can only be given scopes from this list.
@@ -153,6 +153,14 @@ class IdentitySettings(ServiceSettings):
     otp_ttl_seconds: int = Field(default=300, ge=60, le=900, description="Lifetime of an SMS/email code.")
     otp_max_attempts: int = Field(default=5, ge=1, le=10, description="Wrong tries that burn an SMS/email code.")
     otp_length: int = Field(default=6, ge=6, le=10, description="Digits of an SMS/email code.")
+    code_sends_per_account_per_day: int = Field(
+        default=20,
+        ge=3,
+        le=200,
+        description=(
+            "SMS/email codes sent to one account in 24 hours at most (SMS pumping; per-IP limits are the gateway's)."
+        ),
+    )
     recovery_code_count: int = Field(default=10, ge=5, le=20, description="Recovery codes issued at a time.")
     step_up_ttl_seconds: int = Field(default=300, ge=60, le=900, description="How long a step-up stays usable.")
     factor_change_fresh_login_seconds: int = Field(
@@ -169,6 +177,20 @@ class IdentitySettings(ServiceSettings):
     webauthn_origins: tuple[str, ...] = Field(
         default=("http://localhost:8000",), description="Origins (web app, app associations) WebAuthn accepts."
     )
+    webauthn_aal3_aaguids: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "AAGUIDs of hardware authenticators whose attested, device-bound passkeys give aal3 when they verify "
+            "the user (NIST SP 800-63B). Empty: every passkey gives aal2."
+        ),
+    )
+    webauthn_attestation_roots: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "PEM files of the vendors' attestation root certificates an aal3 passkey's attestation must chain to "
+            "(without them no passkey gets aal3: a self-made attestation proves nothing)."
+        ),
+    )
 
     # --- notifications ----------------------------------------------------
     notification_webhook_url: str | None = Field(
@@ -176,6 +198,12 @@ class IdentitySettings(ServiceSettings):
         description="Webhook of the SMS/email provider; unset keeps notifications in the development sink.",
     )
     notification_poll_seconds: float = Field(default=1.0, gt=0, description="Delivery loop period when idle.")
+    notification_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=400,
+        description="Finished notifications (they hold old contacts and message bodies) are purged after this.",
+    )
     registration_shred_after_seconds: float = Field(
         default=900.0,
         ge=60,
@@ -184,3 +212,18 @@ class IdentitySettings(ServiceSettings):
             "(the process died in between) has that data shredded after this delay."
         ),
     )
+
+    @model_validator(mode="after")
+    def _refuse_a_local_relying_party(self) -> IdentitySettings:
+        """Staging and production refuse a localhost WebAuthn relying party (issue 13 item 16): passkeys made
+        for it would be bound to no real domain."""
+        if self.environment.allows_dev_secrets:
+            return self
+        local = ("localhost", "127.0.0.1", "[::1]")
+        origin_hosts = [o.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0] for o in self.webauthn_origins]
+        if self.webauthn_rp_id in local or any(host in local for host in origin_hosts):
+            raise InsecureSettingsError(
+                f"{self.environment.value} refuses a localhost WebAuthn relying party or origin "
+                "(set IDENTITY_WEBAUTHN_RP_ID and IDENTITY_WEBAUTHN_ORIGINS)"
+            )
+        return self

@@ -143,3 +143,8 @@ class OwnAccount(Forbidden):
 
     code = "own_account"
     title = "Staff routes do not act on the caller's own account"
+
+
+class PayloadHashRequired(BadRequest):
+    code = "payload_hash_required"
+    title = "This step-up is bound to one payload: give its hash"

@@ -303,6 +303,10 @@ class WebAuthnCredential(Base):
     label: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    aaguid: Mapped[str | None] = mapped_column(String(36))
+    #: Attested at registration by an allow-listed hardware authenticator, device-bound, user verified:
+    #: an assertion that also verifies the user gives aal3 (issue 13 item 19).
+    hardware: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
 
 
 class PendingChallenge(Base):
@@ -331,6 +335,8 @@ class StepUpGrant(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: For actions bound to a payload (``transfer.large``): the hash of the one payload it covers.
+    payload_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class Notification(Base):

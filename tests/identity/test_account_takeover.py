@@ -168,3 +168,26 @@ async def test_a_wrong_current_password_is_a_403_that_costs_a_step_up_and_counts
     again = await client.post("/me/password", json=change, headers=bearer(token))
     assert again.json()["code"] == "step_up_required"
     assert (await client.get("/me/account", headers=bearer(token))).json()["failed_count"] == 1
+
+
+async def test_registration_answers_the_same_for_known_details_and_tells_the_holder(
+    client: httpx.AsyncClient,
+) -> None:
+    """Issue 13 item 12: a known phone, e-mail or ID number gets the answer a new one gets; the decoy id
+    verifies nothing; the real holder hears of it on their verified channel."""
+    from tests.identity.support import customer_data
+
+    account_id, data, _ = await signed_in(client)
+    fresh = await client.post("/public/register", json=customer_data())
+    for field in ("phone", "email", "id_number"):
+        squat = await client.post("/public/register", json=customer_data(**{field: data[field]}))
+        assert squat.status_code == fresh.status_code == 201
+        assert set(squat.json()) == set(fresh.json())
+        assert squat.json()["verification_sent"] == fresh.json()["verification_sent"]
+        decoy = squat.json()["account_id"]
+        verify = await client.post(
+            "/public/register/verify", json={"account_id": decoy, "channel": "sms", "code": "123456"}
+        )
+        assert (verify.status_code, verify.json()["code"]) == (400, "invalid_code")
+    alerts = [(t, c) for t, c in await _templates(client, account_id) if t == "alert.registration_attempt"]
+    assert alerts == [("alert.registration_attempt", "sms")] * 3

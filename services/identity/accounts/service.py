@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +41,7 @@ from services.identity.models import (
     AccountKind,
     AccountStatus,
     CustomerProfile,
+    Notification,
     PasswordHistory,
     Session,
     StaffContact,
@@ -402,6 +403,8 @@ async def close(session: AsyncSession, account: Account, *, actor: str, actor_ki
     await session.execute(delete(StaffContact).where(StaffContact.account_id == account.id))
     await session.execute(delete(PasswordHistory).where(PasswordHistory.account_id == account.id))
     await delete_factors(session, account.id)
+    # Notification rows hold old contacts and message bodies: they go with the account (issue 13 item 14).
+    await session.execute(delete(Notification).where(Notification.account_id == account.id))
     revoked = await revoke_sessions(session, account.id, "account_closed")
     await _tell_permissions(session, account, "closed", reason)
     await audit_log.append(
@@ -478,3 +481,20 @@ def contact_change_payload(runtime: Runtime, account_id: uuid.UUID, channel: str
         "value_masked": mask_contact(channel, normalised),
         "value_digest": runtime.keyring.index(f"contact-change:{account_id}:{channel}", normalised),
     }
+
+
+async def existing_holders(session: AsyncSession, runtime: Runtime, data: NewCustomer) -> list[Account]:
+    """The accounts already holding this registration's phone, e-mail or ID number (identity's indexes)."""
+    keyring = runtime.keyring
+    national_id = normalise_national_id(data.id_type, data.id_number)
+    phone, email = normalise_phone(data.phone), normalise_email(data.email)
+    conditions = []
+    if phone is not None:
+        conditions.append(Account.phone_index == keyring.index("phone", phone))
+    if email is not None:
+        conditions.append(Account.email_index == keyring.index("email", email))
+    if national_id is not None:
+        conditions.append(Account.national_id_index == keyring.index(f"id:{data.id_type}", national_id))
+    if not conditions:
+        return []
+    return list((await session.scalars(select(Account).where(or_(*conditions)))).all())

@@ -579,6 +579,7 @@ async def complete_challenge(
     if method not in challenge.methods:
         raise FactorNotAvailable(f"{method} is not offered for this login")
     ok = False
+    earned = [method]
     if method == "otp" and code:
         ok = await mfa.verify_totp(session, runtime, account.id, code)
     elif method in ("sms", "email") and code:
@@ -588,9 +589,10 @@ async def complete_challenge(
         except InvalidCode:
             ok = False
     elif method == "recovery" and code:
-        ok = await mfa.use_recovery_code(session, account.id, code)
+        ok = await mfa.use_recovery_code(session, runtime, account.id, code)
     elif method == "webauthn" and credential is not None:
-        ok = await verify_assertion(session, runtime, account.id, challenge.webauthn_challenge, credential)
+        passkey = await verify_assertion(session, runtime, account.id, challenge.webauthn_challenge, credential)
+        ok, earned = passkey is not None, passkey or earned
     ident = runtime.keyring.index("login", f"account:{account.id}")
     if not ok:
         locked = await register_failure(session, runtime, account, ctx)
@@ -608,5 +610,5 @@ async def complete_challenge(
         raise InvalidCode("the code is wrong, expired or already used")
     challenge.completed_at = now
     return await complete_login(
-        session, runtime, account, ctx, amr=["pwd", method], ident=ident, new_device=pending.new_device
+        session, runtime, account, ctx, amr=["pwd", *earned], ident=ident, new_device=pending.new_device
     )

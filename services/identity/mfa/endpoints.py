@@ -19,6 +19,7 @@ from services.identity.errors import (
     AccountLocked,
     FactorNotAvailable,
     InvalidCode,
+    PayloadHashRequired,
     ReauthenticationRequired,
     WebAuthnFailed,
     WrongCurrentPassword,
@@ -292,6 +293,8 @@ async def webauthn_register(
 async def step_up_send(body: StepUpSend, principal: SignedIn, session: DBSession, runtime: Rt) -> Factors:
     """Send an SMS or email code to confirm one action."""
     account = await get_account(session, subject_id(principal))
+    if _locked(account):
+        raise AccountLocked()
     await service.send_code(session, runtime, account, purpose=f"step_up:{body.action}", channel=body.channel)
     return Factors(factors=[body.channel])
 
@@ -322,7 +325,7 @@ async def _verified_step_up(session: DBSession, runtime: Runtime, account_id: uu
             return False
         return True
     if body.method == "recovery" and body.code:
-        return await service.use_recovery_code(session, account_id, body.code)
+        return await service.use_recovery_code(session, runtime, account_id, body.code)
     if body.method == "webauthn" and body.credential is not None:
         pending = await session.scalar(
             select(PendingChallenge)
@@ -339,7 +342,10 @@ async def _verified_step_up(session: DBSession, runtime: Runtime, account_id: uu
         if pending is None:
             raise WebAuthnFailed("ask for step-up options first")
         pending.used_at = datetime.now(UTC)
-        return await webauthn.verify_assertion(session, runtime, account_id, pending.challenge, body.credential)
+        return (
+            await webauthn.verify_assertion(session, runtime, account_id, pending.challenge, body.credential)
+            is not None
+        )
     return False
 
 
@@ -352,13 +358,24 @@ async def step_up(
     Wrong answers count toward the account's lockout, like wrong passwords: a stolen session cannot
     guess codes without limit."""
     account_id = subject_id(principal)
+    if body.action in service.BOUND_ACTIONS and body.payload_hash is None:
+        raise PayloadHashRequired(f"a step-up for {body.action} names the payload it covers (payload_hash)")
+    # A locked account steps up no more than it logs in (issue 13 item 11): the lock ends the guessing.
+    if _locked(await get_account(session, account_id)):
+        raise AccountLocked()
     async with keep_failures(session):
         if not await _verified_step_up(session, runtime, account_id, body):
             account = await get_account(session, account_id, for_update=True)
             await register_failure(session, runtime, account, login_context(request, runtime, None))
             raise InvalidCode()
     grant = await service.grant_step_up(
-        session, runtime, account_id, session_id=session_id(principal), action=body.action, method=body.method
+        session,
+        runtime,
+        account_id,
+        session_id=session_id(principal),
+        action=body.action,
+        method=body.method,
+        payload_hash=body.payload_hash,
     )
     await audit_log.append(
         session,

@@ -109,6 +109,14 @@ class StepUpRequest(BaseModel):
     method: Literal["otp", "sms", "email", "webauthn", "recovery"]
     code: str | None = Field(default=None, max_length=32)
     credential: dict[str, Any] | None = None
+    payload_hash: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description=(
+            "For `transfer.large` (required): SHA-256 of the transfer as canonical JSON"
+            " (`kit.permissions.payload_hash`). The step-up then covers exactly that transfer, as an approval does."
+        ),
+    )
 
 
 class StepUpGranted(BaseModel):

@@ -32,7 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.statements import Statement
 from services.identity.crypto import token_hash
-from services.identity.errors import FactorNotAvailable, InvalidCode, StepUpRequired, TooManyAttempts
+from services.identity.errors import (
+    FactorNotAvailable,
+    InvalidCode,
+    PayloadHashRequired,
+    StepUpRequired,
+    TooManyAttempts,
+)
 from services.identity.models import (
     Account,
     CustomerProfile,
@@ -180,6 +186,14 @@ async def send_code(
         raise FactorNotAvailable(f"the account has no verified {channel} contact")
     settings = runtime.settings
     now = datetime.now(UTC)
+    sent_today = await session.scalar(
+        select(func.count()).where(
+            OneTimeCode.account_id == account.id, OneTimeCode.created_at > now - timedelta(days=1)
+        )
+    )
+    if (sent_today or 0) >= settings.code_sends_per_account_per_day:
+        # Issue 13 item 15: an account cannot be made to receive (and the bank to pay for) codes without end.
+        raise TooManyAttempts("too many codes were sent to this account today; try again tomorrow")
     await session.execute(
         update(OneTimeCode)
         .where(OneTimeCode.account_id == account.id, OneTimeCode.purpose == purpose, OneTimeCode.used_at.is_(None))
@@ -263,7 +277,7 @@ async def new_recovery_codes(session: AsyncSession, runtime: Runtime, account_id
         for _ in range(runtime.settings.recovery_code_count)
     ]
     for code in codes:
-        session.add(RecoveryCode(account_id=account_id, code_hash=token_hash(code)))
+        session.add(RecoveryCode(account_id=account_id, code_hash=_recovery_hash(runtime, account_id, code)))
     await session.flush()
     return codes
 
@@ -275,15 +289,23 @@ async def has_recovery_codes(session: AsyncSession, account_id: uuid.UUID) -> bo
     return bool(count)
 
 
-async def use_recovery_code(session: AsyncSession, account_id: uuid.UUID, code: str) -> bool:
+def _recovery_hash(runtime: Runtime, account_id: uuid.UUID, code: str) -> str:
+    """Keyed with identity's index key and the account (issue 13 item 16): a copy of the table alone does not
+    let anyone test guesses offline, and equal codes of two accounts do not look equal."""
+    return runtime.keyring.index(f"recovery:{account_id}", code)
+
+
+async def use_recovery_code(session: AsyncSession, runtime: Runtime, account_id: uuid.UUID, code: str) -> bool:
     normalised = code.strip().lower().replace(" ", "")
     if len(normalised) == 10:
         normalised = _format_recovery(normalised)
+    # Codes issued before the keyed hash (plain SHA-256) keep working until used or replaced.
+    accepted = [_recovery_hash(runtime, account_id, normalised), token_hash(normalised)]
     result = await session.execute(
         update(RecoveryCode)
         .where(
             RecoveryCode.account_id == account_id,
-            RecoveryCode.code_hash == token_hash(normalised),
+            RecoveryCode.code_hash.in_(accepted),
             RecoveryCode.used_at.is_(None),
         )
         .values(used_at=datetime.now(UTC))
@@ -339,6 +361,11 @@ async def delete_factors(session: AsyncSession, account_id: uuid.UUID) -> None:
 # --- step-up --------------------------------------------------------------------------
 
 
+#: Actions whose step-up covers one payload only (issue 13 item 16): a step-up for a large transfer is not a
+#: five-minute licence for any large transfer.
+BOUND_ACTIONS = frozenset({"transfer.large"})
+
+
 async def grant_step_up(
     session: AsyncSession,
     runtime: Runtime,
@@ -347,12 +374,16 @@ async def grant_step_up(
     session_id: uuid.UUID,
     action: str,
     method: str,
+    payload_hash: str | None = None,
 ) -> StepUpGrant:
+    if action in BOUND_ACTIONS and payload_hash is None:
+        raise PayloadHashRequired(f"a step-up for {action} names the payload it covers (payload_hash)")
     grant = StepUpGrant(
         account_id=account_id,
         session_id=session_id,
         action=action,
         method=method,
+        payload_hash=payload_hash if action in BOUND_ACTIONS else None,
         expires_at=datetime.now(UTC) + timedelta(seconds=runtime.settings.step_up_ttl_seconds),
     )
     session.add(grant)
@@ -360,18 +391,31 @@ async def grant_step_up(
     return grant
 
 
-async def consume_step_up(session: AsyncSession, account_id: uuid.UUID, session_id: uuid.UUID, action: str) -> str:
-    """Use the step-up granted for exactly this action in this session (once, before it expires)."""
+async def consume_step_up(
+    session: AsyncSession,
+    account_id: uuid.UUID,
+    session_id: uuid.UUID,
+    action: str,
+    *,
+    payload_hash: str | None = None,
+) -> str:
+    """Use the step-up granted for exactly this action in this session (once, before it expires); for a
+    bound action, only the grant made for exactly this payload."""
     now = datetime.now(UTC)
+    conditions = [
+        StepUpGrant.account_id == account_id,
+        StepUpGrant.session_id == session_id,
+        StepUpGrant.action == action,
+        StepUpGrant.used_at.is_(None),
+        StepUpGrant.expires_at > now,
+    ]
+    if action in BOUND_ACTIONS:
+        if payload_hash is None:
+            raise PayloadHashRequired(f"consuming a step-up for {action} names its payload (payload_hash)")
+        conditions.append(StepUpGrant.payload_hash == payload_hash)
     grant = await session.scalar(
         select(StepUpGrant)
-        .where(
-            StepUpGrant.account_id == account_id,
-            StepUpGrant.session_id == session_id,
-            StepUpGrant.action == action,
-            StepUpGrant.used_at.is_(None),
-            StepUpGrant.expires_at > now,
-        )
+        .where(*conditions)
         .order_by(StepUpGrant.created_at.desc())
         .limit(1)
         .with_for_update(skip_locked=True)

@@ -29,7 +29,7 @@ from services.identity.deps import (
     session_id,
 )
 from services.identity.errors import InvalidTransition, OwnAccount
-from services.identity.login.retention import purge_expired_challenges, purge_login_log
+from services.identity.login.retention import purge_expired_challenges, purge_login_log, purge_notifications
 from services.identity.mfa.service import consume_step_up, send_code
 from services.identity.models import AccountStatus, CustomerProfile, LoginAttempt, audit_log, inbox
 from services.identity.notifications.service import (
@@ -481,8 +481,13 @@ async def set_risk_level(
 
 @internal.post("/step-up/consume", response_model=StepUpConsumed)
 async def consume(body: StepUpConsume, caller: ConsumesStepUps, session: DBSession) -> StepUpConsumed:
-    """For a service guarding a sensitive action (e.g. `transfer.large`): use the holder's step-up for it, once."""
-    method = await consume_step_up(session, body.account_id, body.session_id, body.action)
+    """For a service guarding a sensitive action (e.g. `transfer.large`): use the holder's step-up for it, once.
+    A `transfer.large` step-up covers one transfer: give the `payload_hash` the holder's step-up named
+    (`400 payload_hash_required` without it; `403 step_up_required` for another transfer). Scope
+    `identity:step_up`."""
+    method = await consume_step_up(
+        session, body.account_id, body.session_id, body.action, payload_hash=body.payload_hash
+    )
     await audit_log.append(
         session,
         actor=caller.subject,
@@ -496,16 +501,18 @@ async def consume(body: StepUpConsume, caller: ConsumesStepUps, session: DBSessi
 
 @internal.post("/login-log/purge", response_model=Purged)
 async def purge(caller: Maintains, session: DBSession, runtime: Rt) -> Purged:
-    """Run the retention purge now: the login log, and expired login challenges (it also runs daily)."""
+    """Run the retention purge now: the login log, expired login challenges and finished notifications past
+    their retention (it also runs daily). Scope `identity:maintenance`."""
     deleted = await purge_login_log(session, runtime.settings.login_log_retention_days)
     challenges = await purge_expired_challenges(session)
+    notifications = await purge_notifications(session, runtime.settings.notification_retention_days)
     await audit_log.append(
         session,
         actor=caller.subject,
         actor_kind="service",
         action="login_log.purged",
         target=None,
-        detail={"deleted": deleted, "expired_challenges": challenges},
+        detail={"deleted": deleted, "expired_challenges": challenges, "notifications": notifications},
     )
     return Purged(deleted=deleted)
 

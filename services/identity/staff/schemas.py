@@ -127,6 +127,11 @@ class StepUpConsume(BaseModel):
     account_id: uuid.UUID
     session_id: uuid.UUID
     action: str = Field(min_length=1, max_length=64)
+    payload_hash: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="For `transfer.large` (required): the hash the holder's step-up was bound to.",
+    )
 
 
 class StepUpConsumed(BaseModel):

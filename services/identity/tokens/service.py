@@ -25,7 +25,8 @@ SECOND_FACTORS = frozenset({"otp", "sms", "email", "webauthn", "recovery"})
 
 
 def acr_for(amr: list[str]) -> str:
-    if "webauthn" in amr:
+    # aal3 only for an attested hardware key that verified the user (``hwk``, issue 13 item 19).
+    if "webauthn" in amr and "hwk" in amr:
         return "aal3"
     if SECOND_FACTORS.intersection(amr):
         return "aal2"
