@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from ops.database import ROOT, SERVICES, asyncpg_url, embedded_server_url, prepare
+from services.identity.config import CORE_BANKING_CLIENT, CORE_BANKING_SCOPES
 
 #: Where the embedded database and the logs live (git-ignored).
 DATA_DIR = Path(os.environ.get("SUITE_DATA_DIR", ROOT / ".data"))
@@ -120,6 +121,7 @@ def main() -> int:
         env[f"GATEWAY_{service.upper()}_URL"] = f"http://127.0.0.1:{ports[service]}"
 
     _seed_first_admin(env)
+    core_banking = _core_banking_client(env)
     children = [_spawn(s, f"services.{s}.app:create", ports[s], env, log_dir) for s in SERVICES]
     children.append(_spawn("gateway", "gateway.app:create", ports["gateway"], env, log_dir))
 
@@ -142,6 +144,8 @@ def main() -> int:
     for child in children:
         print(f"  {child.name:<12} http://127.0.0.1:{child.port}   (pid {child.process.pid})")
     print(f"\n  entry point   {gateway_url}   (every service ready: {gateway_url}/status)")
+    if core_banking is not None:
+        print(_core_banking_howto(gateway_url, *core_banking))
     print("Ctrl-C stops everything.\n", flush=True)
 
     exit_code = 0
@@ -199,6 +203,54 @@ def _grant_first_admin(env: dict[str, str], staff_id: str) -> None:
         print(f"  {result.stdout.strip()}")
     elif "already in force" not in result.stderr:
         print(f"could not grant the first admin its role: {result.stderr.strip()[-300:]}", file=sys.stderr)
+
+
+def _core_banking_client(env: dict[str, str]) -> tuple[str, str] | None:
+    """identity's CLI registers (or, when it exists, re-keys) the development ``core-banking`` API client.
+
+    Its secret is generated and shown once (identity keeps only a hash), so each start prints a fresh one.
+    """
+    scopes = [arg for scope in CORE_BANKING_SCOPES for arg in ("--scope", scope)]
+    result = subprocess.run(  # noqa: S603 (our own interpreter and module)
+        [
+            sys.executable,
+            "-m",
+            "services.identity.cli",
+            "create-api-client",
+            CORE_BANKING_CLIENT,
+            *scopes,
+            "--description",
+            "development core banking system (make run)",
+            "--rotate-if-exists",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        print(f"could not register the core-banking client: {result.stderr.strip()[-300:]}", file=sys.stderr)
+        return None
+    info = json.loads(result.stdout)
+    return str(info["client_id"]), str(info["client_secret"])
+
+
+def _core_banking_howto(gateway_url: str, client_id: str, secret: str) -> str:
+    """How the bank's core system gets a token and scores a transaction (printed by ``make run``)."""
+    return f"""
+Development API client for the bank's core system: {client_id} (scopes {" ".join(CORE_BANKING_SCOPES)})
+  secret (shown once; a new one each start): {secret}
+  get a token:
+    TOKEN=$(curl -s {gateway_url}/v1/identity/public/oauth/token \\
+      -d grant_type=client_credentials -d client_id={client_id} -d client_secret='{secret}' \\
+      | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  score a transaction:
+    curl -s {gateway_url}/v1/risk/internal/transactions/score -H "Authorization: Bearer $TOKEN" \\
+      -H 'Content-Type: application/json' -d '{{"transaction_id": "tx-0001", "account_id": "ACC-1",
+      "payee": "ACC-2", "amount_minor": 125000, "currency": "CNY", "occurred_at": "2026-12-01T08:00:00Z",
+      "kind": "transfer", "channel": "mobile"}}'
+"""
 
 
 def _report_dead(children: list[Child], log_dir: Path) -> None:

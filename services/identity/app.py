@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from kit.app import ServiceSpec, create_app
 from kit.auth import TokenVerifier
 from services.identity.accounts import endpoints as accounts
+from services.identity.api_clients import endpoints as api_clients
 from services.identity.config import IdentitySettings
 from services.identity.login import endpoints as login
 from services.identity.login.retention import login_log_archive, purge_loop
@@ -78,6 +79,7 @@ def _lifespan(settings: IdentitySettings) -> Any:
                     settings.login_log_retention_days,
                     86_400.0,
                     login_log_archive(settings.login_log_archive_dir),
+                    notification_retention_days=settings.notification_retention_days,
                 ),
                 name="identity-log-purge",
             ),
@@ -113,6 +115,7 @@ def create(settings: IdentitySettings | None = None) -> FastAPI:
                 tokens.internal,
                 mfa.router,
                 staff.staff,
+                api_clients.staff,
                 staff.internal,
             ],
             public_routers=[tokens.well_known, accounts.public, login.router, tokens.public],

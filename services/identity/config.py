@@ -4,13 +4,61 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from kit.settings import DEV_SECRET_MARKER, ServiceSettings
+from kit.settings import DEV_SECRET_MARKER, InsecureSettingsError, ServiceSettings
+
+#: Every scope a client can hold (docs/contracts.md, "Scopes"): checked by the service that owns the route
+#: with kit's ``RequireScope``. A client can only be given scopes from this list.
+SCOPES: dict[str, str] = {
+    "identity:revocations": "identity's revocation feed (GET internal/revocations)",
+    "identity:accounts": "freeze an account or revoke its sessions (internal/accounts/{id}/...)",
+    "identity:notify": "notify a customer on their verified channels (internal/accounts/{id}/notifications)",
+    "identity:risk_level": "set an account's risk level (internal/accounts/{id}/risk-level)",
+    "identity:step_up": "consume a customer's step-up for an action (internal/step-up/consume)",
+    "identity:maintenance": "identity's purge routes (internal/login-log/purge, internal/notifications/purge)",
+    "risk:score": "score transactions and logins (risk internal/transactions/score, internal/logins/score)",
+    "risk:labels": "label transactions as fraud or genuine (risk internal/labels)",
+    "risk:lists": "write risk's block and allow lists (risk internal/lists/...)",
+    "risk:read": "read risk's decisions (risk internal/decisions)",
+    "risk:signals": "report staff behaviour to risk (risk internal/staff-events)",
+    "incidents:report": "report to incidents (incidents internal/reports)",
+    "audit:verify": "verify a service's audit chain (internal/audit/verification)",
+}
+
+#: The suite's own service clients (client id = service name) and the scopes each holds: only what it
+#: calls (issue 13 item 9). Every service may follow the revocation feed; the gateway does nothing else.
+SERVICE_CLIENT_SCOPES: dict[str, tuple[str, ...]] = {
+    "identity": ("identity:maintenance", "risk:score", "incidents:report"),
+    "permissions": ("identity:revocations", "identity:notify", "risk:signals"),
+    "vault": ("identity:revocations", "identity:notify", "risk:signals"),
+    "risk": (
+        "identity:revocations",
+        "identity:accounts",
+        "identity:notify",
+        "identity:risk_level",
+        "identity:step_up",
+        "incidents:report",
+    ),
+    "incidents": (
+        "identity:revocations",
+        "identity:accounts",
+        "identity:notify",
+        "risk:labels",
+        "risk:lists",
+        "risk:read",
+        "audit:verify",
+    ),
+    "gateway": ("identity:revocations",),
+}
 
 #: The services that get OAuth2 clients (client id = service name).
-SERVICE_CLIENTS = ("identity", "permissions", "vault", "risk", "incidents", "gateway")
+SERVICE_CLIENTS = tuple(SERVICE_CLIENT_SCOPES)
+
+#: The development API client ``make run`` creates for the bank's core system (outside the suite).
+CORE_BANKING_CLIENT = "core-banking"
+CORE_BANKING_SCOPES = ("risk:score", "risk:labels", "identity:step_up")
 
 
 class IdentitySettings(ServiceSettings):
@@ -113,12 +161,43 @@ class IdentitySettings(ServiceSettings):
     otp_ttl_seconds: int = Field(default=300, ge=60, le=900, description="Lifetime of an SMS/email code.")
     otp_max_attempts: int = Field(default=5, ge=1, le=10, description="Wrong tries that burn an SMS/email code.")
     otp_length: int = Field(default=6, ge=6, le=10, description="Digits of an SMS/email code.")
+    code_sends_per_account_per_day: int = Field(
+        default=20,
+        ge=3,
+        le=200,
+        description=(
+            "SMS/email codes sent to one account in 24 hours at most (SMS pumping; per-IP limits are the gateway's)."
+        ),
+    )
     recovery_code_count: int = Field(default=10, ge=5, le=20, description="Recovery codes issued at a time.")
     step_up_ttl_seconds: int = Field(default=300, ge=60, le=900, description="How long a step-up stays usable.")
+    factor_change_fresh_login_seconds: int = Field(
+        default=300,
+        ge=60,
+        le=900,
+        description=(
+            "A session that logged in at aal2 or above this recently may add or remove a second factor without "
+            "the current password and a step-up."
+        ),
+    )
     webauthn_rp_id: str = Field(default="localhost", description="WebAuthn relying-party id (the banking domain).")
     webauthn_rp_name: str = Field(default="Bank Suite", description="Relying-party name shown by authenticators.")
     webauthn_origins: tuple[str, ...] = Field(
         default=("http://localhost:8000",), description="Origins (web app, app associations) WebAuthn accepts."
+    )
+    webauthn_aal3_aaguids: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "AAGUIDs of hardware authenticators whose attested, device-bound passkeys give aal3 when they verify "
+            "the user (NIST SP 800-63B). Empty: every passkey gives aal2."
+        ),
+    )
+    webauthn_attestation_roots: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "PEM files of the vendors' attestation root certificates an aal3 passkey's attestation must chain to "
+            "(without them no passkey gets aal3: a self-made attestation proves nothing)."
+        ),
     )
 
     # --- notifications ----------------------------------------------------
@@ -127,6 +206,12 @@ class IdentitySettings(ServiceSettings):
         description="Webhook of the SMS/email provider; unset keeps notifications in the development sink.",
     )
     notification_poll_seconds: float = Field(default=1.0, gt=0, description="Delivery loop period when idle.")
+    notification_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=400,
+        description="Finished notifications (they hold old contacts and message bodies) are purged after this.",
+    )
     registration_shred_after_seconds: float = Field(
         default=900.0,
         ge=60,
@@ -135,3 +220,18 @@ class IdentitySettings(ServiceSettings):
             "(the process died in between) has that data shredded after this delay."
         ),
     )
+
+    @model_validator(mode="after")
+    def _refuse_a_local_relying_party(self) -> IdentitySettings:
+        """Staging and production refuse a localhost WebAuthn relying party (issue 13 item 16): passkeys made
+        for it would be bound to no real domain."""
+        if self.environment.allows_dev_secrets:
+            return self
+        local = ("localhost", "127.0.0.1", "[::1]")
+        origin_hosts = [o.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0] for o in self.webauthn_origins]
+        if self.webauthn_rp_id in local or any(host in local for host in origin_hosts):
+            raise InsecureSettingsError(
+                f"{self.environment.value} refuses a localhost WebAuthn relying party or origin "
+                "(set IDENTITY_WEBAUTHN_RP_ID and IDENTITY_WEBAUTHN_ORIGINS)"
+            )
+        return self

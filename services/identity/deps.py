@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.auth import CurrentPrincipal, Principal, RevokedSession
+from kit.auth import CurrentPrincipal, Principal, RequireScope, RevokedSession, ServiceCaller
 from kit.db import DBSession
 from kit.errors import SuiteError
 from services.identity.login.signals import LoginContext
@@ -70,3 +70,23 @@ def subject_id(principal: Principal) -> uuid.UUID:
 def session_id(principal: Principal) -> uuid.UUID:
     assert principal.session_id is not None
     return uuid.UUID(principal.session_id)
+
+
+def service_with_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A service token (client credentials) that carries ``scope`` (kit's ``RequireScope``)."""
+    require = RequireScope(scope)
+
+    async def dependency(caller: ServiceCaller) -> Principal:
+        return await require(caller)
+
+    return dependency
+
+
+#: The callers of identity's internal routes, each with only the scope its route needs
+#: (docs/contracts.md, "Scopes"; issue 13 item 9).
+FollowsRevocations = Annotated[Principal, Depends(service_with_scope("identity:revocations"))]
+ActsOnAccounts = Annotated[Principal, Depends(service_with_scope("identity:accounts"))]
+Notifies = Annotated[Principal, Depends(service_with_scope("identity:notify"))]
+SetsRiskLevel = Annotated[Principal, Depends(service_with_scope("identity:risk_level"))]
+ConsumesStepUps = Annotated[Principal, Depends(service_with_scope("identity:step_up"))]
+Maintains = Annotated[Principal, Depends(service_with_scope("identity:maintenance"))]

@@ -115,3 +115,36 @@ class WebAuthnFailed(BadRequest):
 class InvalidContact(BadRequest):
     code = "invalid_contact"
     title = "The phone number or email address is not valid"
+
+
+class ReauthenticationRequired(Forbidden):
+    """Adding or removing a second factor from a session that did not just log in at aal2."""
+
+    code = "reauthentication_required"
+    title = "Confirm with your current password and a fresh second factor"
+
+
+class WrongCurrentPassword(Forbidden):
+    """The current password given to confirm a sensitive change is wrong (the session itself is fine: not 401)."""
+
+    code = "wrong_current_password"
+    title = "The current password is wrong"
+
+
+class AccountLocked(Forbidden):
+    """A locked account's own session cannot make sensitive changes or step up until the lock ends."""
+
+    code = "account_locked"
+    title = "The account is locked after failed attempts"
+
+
+class OwnAccount(Forbidden):
+    """A staff member acting on their own account through a staff route (closing it, changing its contacts)."""
+
+    code = "own_account"
+    title = "Staff routes do not act on the caller's own account"
+
+
+class PayloadHashRequired(BadRequest):
+    code = "payload_hash_required"
+    title = "This step-up is bound to one payload: give its hash"

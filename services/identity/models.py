@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     Uuid,
@@ -137,6 +138,18 @@ class Session(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     revoke_reason: Mapped[str | None] = mapped_column(String(64))
+    #: Commit order of the revocation, set by a trigger from ``revocation_counter`` (migration 0007): the
+    #: revocation feed's cursor.
+    revoked_seq: Mapped[int | None] = mapped_column(BigInteger, index=True)
+
+
+class RevocationCounter(Base):
+    """One row: the last revocation number handed out. Its row lock orders revocations by commit."""
+
+    __tablename__ = "revocation_counter"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class RefreshToken(Base):
@@ -167,6 +180,9 @@ class SigningKey(Base):
 
 
 class ServiceClient(Base):
+    """An OAuth2 client: one of the suite's services (``kind`` service) or a system outside the suite that
+    calls it (``kind`` api, e.g. the bank's core system). The secret is stored as an argon2id hash only."""
+
     __tablename__ = "service_client"
 
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -174,6 +190,11 @@ class ServiceClient(Base):
     scopes: Mapped[list[str]] = mapped_column(JSONB, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    kind: Mapped[str] = mapped_column(String(16), default="service", server_default="service")
+    description: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    secret_rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deactivated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class LoginAttempt(Base):
@@ -282,6 +303,10 @@ class WebAuthnCredential(Base):
     label: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    aaguid: Mapped[str | None] = mapped_column(String(36))
+    #: Attested at registration by an allow-listed hardware authenticator, device-bound, user verified:
+    #: an assertion that also verifies the user gives aal3 (issue 13 item 19).
+    hardware: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
 
 
 class PendingChallenge(Base):
@@ -310,6 +335,8 @@ class StepUpGrant(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: For actions bound to a payload (``transfer.large``): the hash of the one payload it covers.
+    payload_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class Notification(Base):

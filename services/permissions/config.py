@@ -58,6 +58,9 @@ def default_policies() -> dict[str, ApprovalPolicy]:
             ttl_seconds=3_600,
             threshold_field="amount_minor",
             threshold=5_000_000,
+            # The bank's core system executes transfers: its API client (registered by identity) is the
+            # only service that may consume the approval (issue 13 item 9: no policy without executors).
+            executors=("core-banking",),
             description="A transfer of 50,000.00 or more (amount in minor units).",
         ),
         "account.unfreeze": ApprovalPolicy(
@@ -77,6 +80,12 @@ def default_policies() -> dict[str, ApprovalPolicy]:
             ttl_seconds=7 * 86_400,
             executors=("risk",),
             description="Making a proposed risk rule set version live (payload: version and rules hash).",
+        ),
+        "account.close": ApprovalPolicy(
+            approver_permission="account:close",
+            ttl_seconds=86_400,
+            executors=("identity",),
+            description="Closing any account (customer or staff): a second person approves, identity executes.",
         ),
         "vault.unmasked_read": ApprovalPolicy(
             approver_permission="approval:approve",

@@ -233,8 +233,12 @@ async def test_customer_journey_through_the_gateway(app: httpx.AsyncClient, crew
     claims = jwt.decode(access, key.key, algorithms=["EdDSA"], audience="bank-suite", issuer="bank-suite-identity")
     assert (claims["sub"], claims["kind"], claims["sid"]) == (account_id, "customer", tokens["session_id"])
 
-    # Enrol TOTP with pyotp as the authenticator app.
-    enrol = await app.post(f"{ID}/me/mfa/totp", headers=bearer(access))
+    # Enrol TOTP with pyotp as the authenticator app: adding a factor takes the current password and a
+    # step-up for mfa.change (unless the session just logged in at aal2).
+    await app.post(f"{ID}/me/step-up/send", json={"action": "mfa.change", "channel": "sms"}, headers=bearer(access))
+    step_up = {"action": "mfa.change", "method": "sms", "code": await _code(app, account_id, "code.step_up:mfa")}
+    assert (await app.post(f"{ID}/me/step-up", json=step_up, headers=bearer(access))).status_code == 201
+    enrol = await app.post(f"{ID}/me/mfa/totp", json={"current_password": PASSWORD}, headers=bearer(access))
     assert enrol.status_code == 201, enrol.text
     totp = pyotp.parse_uri(enrol.json()["otpauth_uri"])
     assert isinstance(totp, pyotp.TOTP)

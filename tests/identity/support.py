@@ -119,3 +119,21 @@ async def signed_in(client: httpx.AsyncClient, **overrides: Any) -> tuple[str, d
     tokens: dict[str, Any] = response.json()
     assert tokens["status"] == "authenticated", tokens
     return account_id, data, tokens
+
+
+async def factor_change_proof(client: httpx.AsyncClient, token: str, prefix: str = "") -> dict[str, Any]:
+    """What adding or removing a second factor from an aal1 session takes: a step-up for ``mfa.change``
+    (an SMS code to the verified phone) and the current password, as the body of the request."""
+    import jwt
+
+    account_id = str(jwt.decode(token, options={"verify_signature": False})["sub"])
+    sent = await client.post(
+        f"{prefix}/me/step-up/send", json={"action": "mfa.change", "channel": "sms"}, headers=bearer(token)
+    )
+    assert sent.status_code == 200, sent.text
+    code = await latest_code(client, account_id, "code.step_up:mfa.change", prefix)
+    done = await client.post(
+        f"{prefix}/me/step-up", json={"action": "mfa.change", "method": "sms", "code": code}, headers=bearer(token)
+    )
+    assert done.status_code == 201, done.text
+    return {"current_password": PASSWORD}

@@ -187,7 +187,9 @@ async def test_a_passport_customer_registers_verifies_logs_in_and_staff_see_the_
     # The same passport again, typed otherwise: identity's own index refuses it, the vault is not needed.
     with _vault_unreachable(identity_app):
         again = await client.post("/public/register", json=customer_data(id_type="passport", id_number=f"E {digits}"))
-    assert (again.status_code, again.json()["code"]) == (409, "already_registered")
+    # The same answer as a new registration (issue 13 item 12); the decoy id verifies nothing.
+    assert again.status_code == 201
+    assert again.json()["account_id"] != account_id
 
 
 async def test_an_other_document_registers_under_the_vault_document_type(
@@ -223,9 +225,9 @@ async def test_duplicates_are_refused_without_saying_which_field(client: httpx.A
     for field in ("phone", "email", "id_number"):
         again = customer_data(**{field: data[field]})
         response = await client.post("/public/register", json=again)
-        assert response.status_code == 409
-        assert response.json()["code"] == "already_registered"
-        assert field not in response.json()["detail"]
+        # Answered like a new registration (issue 13 item 12: no enumeration), without saying anything.
+        assert response.status_code == 201
+        assert set(response.json()) == {"account_id", "verification_sent"}
 
 
 async def test_contact_verification_codes_are_attempt_limited(client: httpx.AsyncClient) -> None:

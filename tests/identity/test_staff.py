@@ -112,8 +112,12 @@ async def test_close_destroys_personal_data(
     account_id, data, _ = await signed_in(client)
     token = await _officer(client, identity_app, permissions, "account:close", "account:read")
     runtime: Runtime = identity_app.state.identity
+    approval = str(uuid.uuid4())  # closing is a maker-checker approval (issue 13 item 7)
+    permissions.approved[approval] = ("account.close", payload_hash({"account_id": account_id}))
     closed = await client.post(
-        f"/staff/accounts/{account_id}/close", json={"reason": "customer request"}, headers=bearer(token)
+        f"/staff/accounts/{account_id}/close",
+        json={"reason": "customer request", "approval_id": approval},
+        headers=bearer(token),
     )
     assert closed.json()["status"] == "closed"
     async with identity_app.state.database.sessionmaker() as session:
@@ -150,7 +154,11 @@ async def test_close_destroys_personal_data(
     view = await client.get(f"/staff/accounts/{account_id}", headers=bearer(token))
     assert (view.json()["status"], view.json()["personal_data"]) == ("closed", None)
     assert (await login(client, data["phone"])).status_code == 401
-    again = await client.post(f"/staff/accounts/{account_id}/close", json={"reason": "again"}, headers=bearer(token))
+    again = await client.post(
+        f"/staff/accounts/{account_id}/close",
+        json={"reason": "again", "approval_id": str(uuid.uuid4())},
+        headers=bearer(token),
+    )
     assert again.status_code == 409
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, status
@@ -23,9 +24,10 @@ from services.identity.accounts.schemas import (
     VerifyContactResponse,
 )
 from services.identity.deps import SignedIn, keep_failures, session_id, subject_id
-from services.identity.errors import InvalidCode
+from services.identity.errors import AlreadyRegistered, InvalidCode, TooManyAttempts
 from services.identity.mfa import service as mfa
 from services.identity.models import Account, CustomerProfile, audit_log
+from services.identity.notifications.service import notify_verified_channels
 from services.identity.notifications.service import send as send_notification
 from services.identity.runtime import Rt
 from services.identity.vault import Purpose
@@ -56,6 +58,8 @@ async def register(body: RegistrationRequest, session: DBSession, runtime: Rt) -
     The mainland resident ID must pass its ISO 7064 MOD 11-2 check; the password
     must meet the policy. Name, ID, phone and email are stored in the vault
     (identity keeps the record id and keyed indexes of phone, email and ID).
+    Details already registered get the same answer (an account id nobody holds): the holder of those
+    details is told on their verified channels instead (no enumeration, no squatting an ID number).
     A verification code goes to the phone and one to the email; the phone must
     be verified (`POST /public/register/verify`) before the first login.
     A `cn_resident` number goes to the vault's `national_id` field, a
@@ -64,18 +68,18 @@ async def register(body: RegistrationRequest, session: DBSession, runtime: Rt) -
     mainland mobile may omit +86). `503 upstream_unavailable` when the vault
     cannot store the data: nothing is created.
     """
-    account = await service.register_customer(
-        session,
-        runtime,
-        service.NewCustomer(
-            name=body.name,
-            id_type=body.id_type,
-            id_number=body.id_number,
-            phone=body.phone,
-            email=body.email,
-            password=body.password,
-        ),
+    data = service.NewCustomer(
+        name=body.name,
+        id_type=body.id_type,
+        id_number=body.id_number,
+        phone=body.phone,
+        email=body.email,
+        password=body.password,
     )
+    try:
+        account = await service.register_customer(session, runtime, data)
+    except AlreadyRegistered:
+        return await _registration_collided(session, runtime, data)
     # The vault holds the record from here on: if the rest fails (up to and including the commit, done
     # here rather than by the request's dependency for that reason) the subject is shredded again.
     account_id = account.id  # read now: a rollback expires the ORM objects
@@ -98,6 +102,36 @@ async def register(body: RegistrationRequest, session: DBSession, runtime: Rt) -
         await service.forget_personal_data(runtime, account_id)
         raise
     return RegistrationResponse(account_id=account_id, verification_sent=sent)
+
+
+async def _registration_collided(session: DBSession, runtime: Rt, data: service.NewCustomer) -> RegistrationResponse:
+    """A registration with a phone, e-mail or ID number that is already registered (issue 13 item 12).
+
+    The answer is the one a new registration gets (an account id nobody holds, codes "sent"): it says
+    nothing about whether the details exist, and nobody squats someone's ID number. The registration
+    continues on the verified channels of the account(s) that hold the details: their holders are told
+    that someone tried, and how to get in if it was them.
+    """
+    for holder in await service.existing_holders(session, runtime, data):
+        await notify_verified_channels(
+            session,
+            runtime,
+            holder,
+            template="alert.registration_attempt",
+            body=(
+                "Someone tried to register with the details of your Bank Suite account. If it was you, sign in "
+                "or reset your password. If not, you need do nothing; contact the bank if it happens again."
+            ),
+        )
+        await audit_log.append(
+            session,
+            actor="anonymous",
+            actor_kind="anonymous",
+            action="account.registration_collided",
+            target=str(holder.id),
+            detail={},
+        )
+    return RegistrationResponse(account_id=uuid.uuid4(), verification_sent=["sms", "email"])
 
 
 @public.post("/register/verify", response_model=VerifyContactResponse)
@@ -135,7 +169,8 @@ async def resend_verification(body: ResendRequest, session: DBSession, runtime: 
     if profile is not None and verified_at is None:
         account = await service.get_account(session, body.account_id)
         if account.status == "active":
-            await mfa.send_code(session, runtime, account, purpose=f"verify:{body.channel}", channel=body.channel)
+            with contextlib.suppress(TooManyAttempts):  # the daily cap: the answer stays the same
+                await mfa.send_code(session, runtime, account, purpose=f"verify:{body.channel}", channel=body.channel)
     return VerifyContactResponse(channel=body.channel, verified=False)
 
 

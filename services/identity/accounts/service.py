@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +41,7 @@ from services.identity.models import (
     AccountKind,
     AccountStatus,
     CustomerProfile,
+    Notification,
     PasswordHistory,
     Session,
     StaffContact,
@@ -402,6 +403,8 @@ async def close(session: AsyncSession, account: Account, *, actor: str, actor_ki
     await session.execute(delete(StaffContact).where(StaffContact.account_id == account.id))
     await session.execute(delete(PasswordHistory).where(PasswordHistory.account_id == account.id))
     await delete_factors(session, account.id)
+    # Notification rows hold old contacts and message bodies: they go with the account (issue 13 item 14).
+    await session.execute(delete(Notification).where(Notification.account_id == account.id))
     revoked = await revoke_sessions(session, account.id, "account_closed")
     await _tell_permissions(session, account, "closed", reason)
     await audit_log.append(
@@ -454,3 +457,44 @@ async def change_contact(
     except PersonalDataRefused as exc:
         raise InvalidContact("the phone number or email address is not accepted") from exc
     return profile
+
+
+def mask_contact(channel: str, value: str) -> str:
+    """A contact as staff may see it: ``139****9000``, ``c***@example.com``."""
+    if channel == "sms":
+        local = value.removeprefix("+86")  # mainland mobiles are shown as customers write them
+        return local[:3] + "****" + local[-4:] if len(local) > 7 else "****"
+    local, _, domain = value.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def contact_change_payload(runtime: Runtime, account_id: uuid.UUID, channel: str, value: str) -> dict[str, str]:
+    """The payload of the ``account.change`` approval that lets staff change a customer's contact: bound to
+    the exact new value by a keyed hash (identity's index key), shown to the checker masked."""
+    normalised = normalise_phone(value) if channel == "sms" else normalise_email(value)
+    if normalised is None:
+        raise InvalidContact("the phone number or email address is not valid")
+    return {
+        "account_id": str(account_id),
+        "change": "contact",
+        "channel": channel,
+        "value_masked": mask_contact(channel, normalised),
+        "value_digest": runtime.keyring.index(f"contact-change:{account_id}:{channel}", normalised),
+    }
+
+
+async def existing_holders(session: AsyncSession, runtime: Runtime, data: NewCustomer) -> list[Account]:
+    """The accounts already holding this registration's phone, e-mail or ID number (identity's indexes)."""
+    keyring = runtime.keyring
+    national_id = normalise_national_id(data.id_type, data.id_number)
+    phone, email = normalise_phone(data.phone), normalise_email(data.email)
+    conditions = []
+    if phone is not None:
+        conditions.append(Account.phone_index == keyring.index("phone", phone))
+    if email is not None:
+        conditions.append(Account.email_index == keyring.index("email", email))
+    if national_id is not None:
+        conditions.append(Account.national_id_index == keyring.index(f"id:{data.id_type}", national_id))
+    if not conditions:
+        return []
+    return list((await session.scalars(select(Account).where(or_(*conditions)))).all())

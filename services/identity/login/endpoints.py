@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, status
 from kit.db import DBSession
 from services.identity.accounts.service import find_for_login
 from services.identity.deps import keep_failures, login_context
-from services.identity.errors import FactorNotAvailable, InvalidCode
+from services.identity.errors import FactorNotAvailable, InvalidCode, TooManyAttempts
 from services.identity.login import service
 from services.identity.login.schemas import (
     Accepted,
@@ -126,9 +126,11 @@ async def start_reset(body: PasswordResetStart, session: DBSession, runtime: Rt)
     """Send a reset code to the account's verified phone or email. Always 202: says nothing about the account."""
     account = await find_for_login(session, runtime.keyring, body.identifier)
     if account is not None and account.status == AccountStatus.active:
-        # No such contact on the account: the answer stays the same.
-        with contextlib.suppress(FactorNotAvailable):
-            await mfa.send_code(session, runtime, account, purpose="password.reset", channel=body.channel)
+        # No such (verified) contact on the account, or its daily code cap reached: the answer stays the same.
+        with contextlib.suppress(FactorNotAvailable, TooManyAttempts):
+            await mfa.send_code(
+                session, runtime, account, purpose="password.reset", channel=body.channel, verified_only=True
+            )
     return Accepted(accepted=True)
 
 

@@ -1,6 +1,6 @@
 """Retention: login-log entries older than ``login_log_retention_days`` (>= 90) are purged, and so are
 login challenges that expired more than a day ago (completed or abandoned: they only matter while
-they can still be answered).
+they can still be answered) and finished notifications older than ``notification_retention_days``.
 
 Before a batch of login-log entries is deleted it is written to an archive file in
 ``login_log_archive_dir`` (JSON lines, see :func:`kit.retention.write_archive`), so the purge
@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kit.retention import row_dict, write_archive
-from services.identity.models import LoginAttempt, LoginChallenge
+from services.identity.models import LoginAttempt, LoginChallenge, Notification
 
 #: How long an expired login challenge is kept before the purge removes it.
 CHALLENGE_KEPT_AFTER_EXPIRY = timedelta(days=1)
@@ -64,11 +64,24 @@ async def purge_expired_challenges(session: AsyncSession) -> int:
     return len(result.all())
 
 
+async def purge_notifications(session: AsyncSession, retention_days: int) -> int:
+    """Notification rows older than the retention, once finished (delivered, in the sink or given up): they
+    hold an old contact (the previous one told of a change) and message bodies (issue 13 item 14)."""
+    cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+    result = await session.execute(
+        delete(Notification)
+        .where(Notification.created_at < cutoff, Notification.status != "pending")
+        .returning(Notification.id)
+    )
+    return len(result.all())
+
+
 async def purge_loop(
     sessionmaker: async_sessionmaker[AsyncSession],
     retention_days: int,
     every_seconds: float,
     archive_dir: Path | None = None,
+    notification_retention_days: int = 30,
 ) -> None:
     """The daily purge job (every replica may run it; deletes are idempotent)."""
     while True:
@@ -76,6 +89,7 @@ async def purge_loop(
             async with sessionmaker() as session:
                 deleted = await purge_login_log(session, retention_days, archive_dir=archive_dir)
                 await purge_expired_challenges(session)
+                await purge_notifications(session, notification_retention_days)
                 await session.commit()
             if deleted:
                 logger.info("login log purge removed %d entries", deleted)

@@ -39,7 +39,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from kit.db import flush_pending
 from kit.statements import Statement, attach, table_label_prefix
-from services.identity.accounts.service import has_contact, identifier_index
+from services.identity.accounts.service import identifier_index
 from services.identity.crypto import token_hash
 from services.identity.errors import (
     ContactNotVerified,
@@ -69,7 +69,7 @@ from services.identity.models import (
     LoginChallenge,
     audit_log,
 )
-from services.identity.notifications.service import notify_account
+from services.identity.notifications.service import notify_account, verified_channels
 from services.identity.passwords.service import password_expired, set_password
 from services.identity.runtime import Runtime
 from services.identity.tokens.service import LoginFacts, TokenPair, start_session
@@ -267,8 +267,9 @@ async def password_login(
 
 
 async def _contacts(session: AsyncSession, runtime: Runtime, account: Account) -> set[str]:
-    # identity's own indexes say which channels exist: offering a code never waits for the vault.
-    return {channel for channel in ("sms", "email") if has_contact(account, channel)}
+    # identity's own indexes and verification times say which channels exist: offering a code never waits for
+    # the vault. Only verified ones: a contact put on the account without proof never receives a login code.
+    return set(verified_channels(account, await session.get(CustomerProfile, account.id)))
 
 
 async def open_challenge(
@@ -559,7 +560,7 @@ async def send_challenge_code(session: AsyncSession, runtime: Runtime, token: st
     if channel not in pending.challenge.methods:
         raise FactorNotAvailable(f"{channel} is not offered for this login")
     purpose = f"login:{pending.challenge.id_hash[:16]}"
-    await mfa.send_code(session, runtime, pending.account, purpose=purpose, channel=channel)
+    await mfa.send_code(session, runtime, pending.account, purpose=purpose, channel=channel, verified_only=True)
 
 
 async def complete_challenge(
@@ -578,6 +579,7 @@ async def complete_challenge(
     if method not in challenge.methods:
         raise FactorNotAvailable(f"{method} is not offered for this login")
     ok = False
+    earned = [method]
     if method == "otp" and code:
         ok = await mfa.verify_totp(session, runtime, account.id, code)
     elif method in ("sms", "email") and code:
@@ -587,9 +589,10 @@ async def complete_challenge(
         except InvalidCode:
             ok = False
     elif method == "recovery" and code:
-        ok = await mfa.use_recovery_code(session, account.id, code)
+        ok = await mfa.use_recovery_code(session, runtime, account.id, code)
     elif method == "webauthn" and credential is not None:
-        ok = await verify_assertion(session, runtime, account.id, challenge.webauthn_challenge, credential)
+        passkey = await verify_assertion(session, runtime, account.id, challenge.webauthn_challenge, credential)
+        ok, earned = passkey is not None, passkey or earned
     ident = runtime.keyring.index("login", f"account:{account.id}")
     if not ok:
         locked = await register_failure(session, runtime, account, ctx)
@@ -607,5 +610,5 @@ async def complete_challenge(
         raise InvalidCode("the code is wrong, expired or already used")
     challenge.completed_at = now
     return await complete_login(
-        session, runtime, account, ctx, amr=["pwd", method], ident=ident, new_device=pending.new_device
+        session, runtime, account, ctx, amr=["pwd", *earned], ident=ident, new_device=pending.new_device
     )

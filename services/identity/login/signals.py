@@ -220,7 +220,9 @@ async def assess(
     signals = signals_from(runtime, account, ctx, facts)
     violations = await restriction_violations(session, account, ctx)
     risk_decision, risk_reasons = await ask_risk(runtime, account, ctx, signals)
-    reasons = [s for s in signals if s in CHALLENGING_SIGNALS] + violations + risk_reasons
+    # A medium-risk account (risk's judgement, internal/accounts/{id}/risk-level) is challenged on any signal.
+    challenging = CHALLENGING_SIGNALS if account.risk_level != "medium" else frozenset(signals)
+    reasons = [s for s in signals if s in challenging] + violations + risk_reasons
     on_violation = str((account.restrictions or {}).get("on_violation", "challenge"))
     if risk_decision == "deny" or (violations and on_violation == "deny"):
         decision = "deny"

@@ -13,6 +13,7 @@ StepUpAction = Literal[
     "password.change",
     "contact.change",
     "mfa.remove",
+    "mfa.change",
     "mfa.recovery_codes",
     "account.close",
     "account.unfreeze",
@@ -108,6 +109,14 @@ class StepUpRequest(BaseModel):
     method: Literal["otp", "sms", "email", "webauthn", "recovery"]
     code: str | None = Field(default=None, max_length=32)
     credential: dict[str, Any] | None = None
+    payload_hash: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description=(
+            "For `transfer.large` (required): SHA-256 of the transfer as canonical JSON"
+            " (`kit.permissions.payload_hash`). The step-up then covers exactly that transfer, as an approval does."
+        ),
+    )
 
 
 class StepUpGranted(BaseModel):
@@ -141,3 +150,33 @@ class PasswordChanged(BaseModel):
 
     changed: bool
     other_sessions_revoked: int
+
+
+class FactorChangeProof(BaseModel):
+    """What adding or removing a second factor needs besides a session: the current password (with a
+    step-up for `mfa.change` in this session), unless the session is a login at aal2 or above made
+    within the last few minutes (`factor_change_fresh_login_seconds`)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"current_password": "Correct-Horse-42-Battery"}]})
+
+    current_password: str | None = Field(default=None, min_length=1, max_length=1024)
+
+
+class PasskeyView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "credential_id": "mVQk2v0Yx3c...",
+                    "label": "YubiKey 5",
+                    "created_at": "2026-11-01T08:00:00Z",
+                    "last_used_at": "2026-11-21T08:00:00Z",
+                }
+            ]
+        }
+    )
+
+    credential_id: str
+    label: str | None
+    created_at: datetime
+    last_used_at: datetime | None

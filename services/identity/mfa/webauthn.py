@@ -1,10 +1,18 @@
-"""WebAuthn / passkeys: the "biometric" and "hardware token" factors, phishing-resistant (aal3)."""
+"""WebAuthn / passkeys: the "biometric" and "hardware token" factors, phishing-resistant.
+
+A passkey is a second factor (aal2). It gives aal3 (NIST SP 800-63B: hardware-bound, verifier-impersonation
+resistant) only when its registration was attested by an authenticator on the AAGUID allow-list
+(``webauthn_aal3_aaguids``) with an attestation that chains to a configured vendor root, the credential is
+device-bound (not a synced passkey), and the assertion verified the user (issue 13 item 19). An assertion
+without user verification still counts as the possession factor.
+"""
 
 from __future__ import annotations
 
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -18,7 +26,12 @@ from webauthn import (
 )
 from webauthn.helpers import base64url_to_bytes
 from webauthn.helpers.exceptions import InvalidAuthenticationResponse, InvalidRegistrationResponse
-from webauthn.helpers.structs import PublicKeyCredentialDescriptor
+from webauthn.helpers.structs import (
+    AttestationConveyancePreference,
+    AttestationFormat,
+    CredentialDeviceType,
+    PublicKeyCredentialDescriptor,
+)
 
 from services.identity.errors import WebAuthnFailed
 from services.identity.models import Account, PendingChallenge, WebAuthnCredential
@@ -26,6 +39,26 @@ from services.identity.runtime import Runtime
 
 REGISTER = "webauthn.register"
 CHALLENGE_SECONDS = 300
+#: The amr value of an assertion by an attested hardware authenticator that verified the user (RFC 8176).
+HARDWARE_KEY = "hwk"
+
+
+def _roots(runtime: Runtime) -> dict[AttestationFormat, list[bytes]] | None:
+    paths = runtime.settings.webauthn_attestation_roots
+    if not paths:
+        return None
+    pems = [Path(p).read_bytes() for p in paths]
+    formats = (
+        AttestationFormat.PACKED,
+        AttestationFormat.TPM,
+        AttestationFormat.ANDROID_KEY,
+        AttestationFormat.FIDO_U2F,
+    )
+    return dict.fromkeys(formats, pems)
+
+
+def _aal3_possible(runtime: Runtime) -> bool:
+    return bool(runtime.settings.webauthn_aal3_aaguids and runtime.settings.webauthn_attestation_roots)
 
 
 async def _descriptors(session: AsyncSession, account_id: uuid.UUID) -> list[PublicKeyCredentialDescriptor]:
@@ -47,6 +80,9 @@ async def registration_options(
         user_name=label,
         user_id=account.id.bytes,
         exclude_credentials=await _descriptors(session, account.id),
+        attestation=(
+            AttestationConveyancePreference.DIRECT if _aal3_possible(runtime) else AttestationConveyancePreference.NONE
+        ),
     )
     pending = PendingChallenge(
         account_id=account.id,
@@ -98,9 +134,18 @@ async def register(
             expected_challenge=pending.challenge,
             expected_rp_id=settings.webauthn_rp_id,
             expected_origin=list(settings.webauthn_origins),
+            pem_root_certs_bytes_by_fmt=_roots(runtime),
         )
     except (InvalidRegistrationResponse, ValueError, KeyError, TypeError) as exc:
         raise WebAuthnFailed("the security key registration was not accepted") from exc
+    allowed = {a.lower() for a in settings.webauthn_aal3_aaguids}
+    hardware = (
+        _aal3_possible(runtime)
+        and verified.fmt != AttestationFormat.NONE
+        and verified.aaguid.lower() in allowed
+        and verified.credential_device_type == CredentialDeviceType.SINGLE_DEVICE
+        and verified.user_verified
+    )
     session.add(
         WebAuthnCredential(
             credential_id=verified.credential_id,
@@ -108,6 +153,8 @@ async def register(
             public_key=verified.credential_public_key,
             sign_count=verified.sign_count,
             label=label,
+            aaguid=verified.aaguid,
+            hardware=hardware,
         )
     )
     await session.flush()
@@ -130,25 +177,26 @@ async def verify_assertion(
     account_id: uuid.UUID,
     expected_challenge: bytes | None,
     credential: dict[str, Any],
-) -> bool:
-    """True when the assertion is signed by one of the account's keys over our challenge.
+) -> list[str] | None:
+    """The amr values an assertion earns (``webauthn``, plus ``hwk`` for an attested hardware key that
+    verified the user), or None unless it is signed by one of the account's keys over our challenge.
 
     A signature counter that does not grow (when the authenticator keeps one)
     means a cloned key: refused.
     """
     if expected_challenge is None:
-        return False
+        return None
     try:
         raw_id = base64url_to_bytes(str(credential["rawId"]))
     except (KeyError, ValueError, TypeError):
-        return False
+        return None
     stored = await session.scalar(
         select(WebAuthnCredential)
         .where(WebAuthnCredential.credential_id == raw_id, WebAuthnCredential.account_id == account_id)
         .with_for_update()
     )
     if stored is None:
-        return False
+        return None
     settings = runtime.settings
     try:
         verified = verify_authentication_response(
@@ -160,10 +208,12 @@ async def verify_assertion(
             credential_current_sign_count=stored.sign_count,
         )
     except (InvalidAuthenticationResponse, ValueError, KeyError, TypeError):
-        return False
+        return None
     await session.execute(
         update(WebAuthnCredential)
         .where(WebAuthnCredential.credential_id == raw_id)
         .values(sign_count=verified.new_sign_count, last_used_at=datetime.now(UTC))
     )
-    return True
+    if stored.hardware and verified.user_verified:
+        return ["webauthn", HARDWARE_KEY]
+    return ["webauthn"]

@@ -105,11 +105,14 @@ async def notify_account(
 ) -> uuid.UUID | None:
     """Tell the account holder something on their preferred channel (SMS, else email); None if no contact.
 
-    Which channels the account has is identity's own knowledge (its indexes): no vault call here.
+    Which channels the account has is identity's own knowledge (its indexes): no vault call here. Without
+    an explicit ``channel`` only a verified contact is used (alerts and temporary passwords never go to a
+    contact someone put on the account without proving it); an explicit one is for verification codes.
     """
-    for candidate in (channel,) if channel else ("sms", "email"):
+    profile = await session.get(CustomerProfile, account.id)
+    candidates = (channel,) if channel else tuple(verified_channels(account, profile))
+    for candidate in candidates:
         if has_contact(account, candidate):
-            profile = await session.get(CustomerProfile, account.id)
             return await send(
                 session,
                 runtime.keyring,
@@ -120,6 +123,43 @@ async def notify_account(
                 vault_record_id=profile.vault_record_id if profile is not None else None,
             )
     return None
+
+
+def verified_channels(account: Account, profile: CustomerProfile | None) -> list[str]:
+    """The channels whose contact the holder proved they receive (a code sent there came back)."""
+    if profile is None:
+        return []
+    verified = {"sms": profile.phone_verified_at, "email": profile.email_verified_at}
+    return [c for c in ("sms", "email") if has_contact(account, c) and verified[c] is not None]
+
+
+async def notify_verified_channels(
+    session: AsyncSession,
+    runtime: Runtime,
+    account: Account,
+    *,
+    template: str,
+    body: str,
+    exclude: tuple[str, ...] = (),
+) -> int:
+    """Tell the holder on every verified channel (but ``exclude``); returns how many messages were queued.
+
+    Never an unverified contact: an attacker who put their own address on the account is not told
+    what is meant for the holder.
+    """
+    profile = await session.get(CustomerProfile, account.id)
+    channels = [c for c in verified_channels(account, profile) if c not in exclude]
+    for channel in channels:
+        await send(
+            session,
+            runtime.keyring,
+            account_id=account.id,
+            channel=channel,
+            template=template,
+            body=body,
+            vault_record_id=profile.vault_record_id if profile is not None else None,
+        )
+    return len(channels)
 
 
 async def sink_messages(session: AsyncSession, keyring: Keyring, account_id: uuid.UUID | None) -> list[SinkMessage]:

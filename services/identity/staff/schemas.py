@@ -61,7 +61,7 @@ class Restrictions(BaseModel):
         }
     )
 
-    risk_level: Literal["low", "normal", "high"] = "normal"
+    risk_level: Literal["low", "normal", "medium", "high"] = "normal"
     allowed_hours_utc: list[int] | None = Field(default=None, min_length=2, max_length=2)
     allowed_regions: list[str] | None = Field(default=None, max_length=20)
     known_devices_only: bool = False
@@ -127,6 +127,11 @@ class StepUpConsume(BaseModel):
     account_id: uuid.UUID
     session_id: uuid.UUID
     action: str = Field(min_length=1, max_length=64)
+    payload_hash: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="For `transfer.large` (required): the hash the holder's step-up was bound to.",
+    )
 
 
 class StepUpConsumed(BaseModel):
@@ -202,3 +207,112 @@ class StaffAccountView(AccountView):
     personal_data: MaskedPersonalData | None = Field(
         default=None, description="Masked values from the vault; absent for staff and closed (shredded) accounts."
     )
+
+
+NotificationEvent = Literal[
+    "transaction_blocked", "account_frozen", "incident_update", "contact_changed", "security_alert"
+]
+
+
+class NotificationRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"event": "transaction_blocked", "message": "A transfer was blocked. Call us if it was not you."}
+            ]
+        }
+    )
+
+    event: NotificationEvent
+    message: str = Field(
+        min_length=1,
+        max_length=500,
+        description="Text without personal data (it goes by SMS and email); control characters are refused.",
+        pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]+$",
+    )
+
+
+class NotificationQueued(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"queued": 2, "duplicate": False}]})
+
+    queued: int = Field(description="Messages queued now, one per verified channel (0 for a repeated key).")
+    duplicate: bool = Field(default=False, description="The Idempotency-Key was seen before: nothing was queued.")
+
+
+class RiskLevelRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"level": "high", "reason": "confirmed fraud"}]})
+
+    level: Literal["low", "medium", "high"]
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class RiskLevelView(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"account_id": "0b7d1c5e-3f2a-4b8e-9c1d-7a6e5f4d3c2b", "risk_level": "high"}]}
+    )
+
+    account_id: uuid.UUID
+    risk_level: str
+
+
+class StaffClose(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"approval_id": "7c9e...", "reason": "customer request, signed form 2291"}]}
+    )
+
+    approval_id: uuid.UUID = Field(description='An approved `account.close` approval, payload `{"account_id"}`.')
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class StaffContactProposal(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"channel": "sms", "value": "13900139000"}]})
+
+    channel: Literal["sms", "email"]
+    value: str = Field(min_length=3, max_length=254)
+
+
+class ContactChangePayload(BaseModel):
+    """The payload of the `account.change` approval for a contact change: the new value masked for the
+    checker, and keyed-hashed so the approval is bound to exactly that value (the value itself never
+    leaves identity and the vault)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "account_id": "0b7d1c5e-3f2a-4b8e-9c1d-7a6e5f4d3c2b",
+                    "change": "contact",
+                    "channel": "sms",
+                    "value_masked": "139****9000",
+                    "value_digest": "5f1c...",
+                }
+            ]
+        }
+    )
+
+    account_id: str
+    change: Literal["contact"] = "contact"
+    channel: Literal["sms", "email"]
+    value_masked: str
+    value_digest: str
+
+
+class StaffContactChange(StaffContactProposal):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"channel": "sms", "value": "13900139000", "approval_id": "7c9e...", "reason": "lost phone, ID seen"}
+            ]
+        }
+    )
+
+    approval_id: uuid.UUID
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class StaffContactChanged(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"channel": "sms", "verified": False, "old_told": True}]})
+
+    channel: str
+    verified: bool
+    old_told: bool

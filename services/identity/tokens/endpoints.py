@@ -11,11 +11,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from kit.auth import ServiceCaller
 from kit.db import DBSession
 from kit.errors import BadRequest, problem_response
 from services.identity.accounts.service import revoke_sessions
-from services.identity.deps import SignedIn, session_id, subject_id
+from services.identity.deps import FollowsRevocations, SignedIn, session_id, subject_id
 from services.identity.errors import InvalidClient, RefreshTokenReused, SessionNotFound, UnsupportedGrant
 from services.identity.login.schemas import SESSION_EXAMPLE, LoginResponse
 from services.identity.models import Device, Session, audit_log
@@ -275,7 +274,7 @@ async def list_devices(principal: SignedIn, session: DBSession) -> list[DeviceVi
 
 @internal.get("/revocations", response_model=RevocationFeed)
 async def revocations(
-    caller: ServiceCaller,
+    caller: FollowsRevocations,
     session: DBSession,
     runtime: Rt,
     after: Annotated[str | None, Query(max_length=200)] = None,

@@ -25,7 +25,8 @@ SECOND_FACTORS = frozenset({"otp", "sms", "email", "webauthn", "recovery"})
 
 
 def acr_for(amr: list[str]) -> str:
-    if "webauthn" in amr:
+    # aal3 only for an attested hardware key that verified the user (``hwk``, issue 13 item 19).
+    if "webauthn" in amr and "hwk" in amr:
         return "aal3"
     if SECOND_FACTORS.intersection(amr):
         return "aal2"
@@ -317,21 +318,35 @@ async def session_is_active(session: AsyncSession, session_id: str | None) -> bo
     return bool(await session.scalar(_SESSION_ACTIVE, {"session_id": sid, "now": datetime.now(UTC)}))
 
 
-def encode_cursor(revoked_at: datetime, session_id: uuid.UUID) -> str:
-    raw = f"{revoked_at.isoformat()}|{session_id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+_CURSOR_PREFIX = "seq:"
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID] | None:
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int | None:
+    """The revocation number a cursor stands for; None for anything this feed did not give out.
+
+    A cursor of the earlier time-ordered feed (``<time>|<session id>``) restarts from the beginning: its
+    follower gets every revocation still relevant again (duplicates are harmless, a gap is not).
+    """
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, sid = raw.split("|", 1)
-        parsed = datetime.fromisoformat(at)
-        if parsed.tzinfo is None:
-            return None
-        return parsed, uuid.UUID(sid)
     except (ValueError, UnicodeDecodeError):
         return None
+    if raw.startswith(_CURSOR_PREFIX):
+        number = raw.removeprefix(_CURSOR_PREFIX)
+        if number.isdigit() and len(number) <= 19:
+            return int(number)
+        return None
+    at, _, sid = raw.partition("|")
+    try:
+        parsed = datetime.fromisoformat(at)
+        uuid.UUID(sid)
+    except ValueError:
+        return None
+    return 0 if parsed.tzinfo is not None else None
 
 
 def revocation_relevant_until(row: Session, runtime: Runtime) -> datetime:
@@ -343,19 +358,25 @@ def revocation_relevant_until(row: Session, runtime: Runtime) -> datetime:
 
 
 async def revocations_since(
-    session: AsyncSession, runtime: Runtime, cursor: tuple[datetime, uuid.UUID] | None, limit: int = 500
+    session: AsyncSession, runtime: Runtime, cursor: int | None, limit: int = 500
 ) -> tuple[list[Session], str | None]:
-    """Sessions revoked after ``cursor`` (ordered by revocation time, then id) still relevant now."""
+    """Sessions revoked after ``cursor`` in commit order (``revoked_seq``, migration 0007), still relevant now.
+
+    The number is handed out under a row lock held to the end of the revoking transaction, so every number
+    below one this reader sees is committed and visible too: a revocation that commits late can never land
+    behind the cursor (issue 13 item 8).
+    """
     settings = runtime.settings
     now = datetime.now(UTC)
     oldest = now - timedelta(seconds=settings.access_token_ttl_seconds + settings.jwt_leeway_seconds)
-    query = select(Session).where(Session.revoked_at > oldest, Session.expires_at > now)
+    query = select(Session).where(
+        Session.revoked_seq.is_not(None), Session.revoked_at > oldest, Session.expires_at > now
+    )
     if cursor is not None:
-        at, sid = cursor
-        query = query.where((Session.revoked_at > at) | ((Session.revoked_at == at) & (Session.id > sid)))
-    rows = list((await session.scalars(query.order_by(Session.revoked_at, Session.id).limit(limit))).all())
+        query = query.where(Session.revoked_seq > cursor)
+    rows = list((await session.scalars(query.order_by(Session.revoked_seq).limit(limit))).all())
     if rows:
         last = rows[-1]
-        assert last.revoked_at is not None
-        return rows, encode_cursor(last.revoked_at, last.id)
+        assert last.revoked_seq is not None
+        return rows, encode_cursor(last.revoked_seq)
     return rows, None

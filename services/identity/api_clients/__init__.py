@@ -1,0 +1,1 @@
+"""API clients of systems outside the suite (the bank's core system)."""
