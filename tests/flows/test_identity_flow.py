@@ -236,7 +236,7 @@ async def test_customer_journey_through_the_gateway(app: httpx.AsyncClient, crew
     # Enrol TOTP with pyotp as the authenticator app: adding a factor takes the current password and a
     # step-up for mfa.change (unless the session just logged in at aal2).
     await app.post(f"{ID}/me/step-up/send", json={"action": "mfa.change", "channel": "sms"}, headers=bearer(access))
-    step_up = {"action": "mfa.change", "method": "sms", "code": await _code(app, account_id, "code.step_up:mfa")}
+    step_up = {"action": "mfa.change", "method": "sms", "code": await sent_code(app, account_id, "code.step_up:mfa")}
     assert (await app.post(f"{ID}/me/step-up", json=step_up, headers=bearer(access))).status_code == 201
     enrol = await app.post(f"{ID}/me/mfa/totp", json={"current_password": PASSWORD}, headers=bearer(access))
     assert enrol.status_code == 201, enrol.text
