@@ -133,6 +133,14 @@ class IdentitySettings(ServiceSettings):
         default=3, ge=1, description="Failures in the window that raise the recent-failures signal."
     )
 
+    staff_second_factor_always: bool = Field(
+        default=True,
+        description=(
+            "Staff sign in with a second factor every time, whatever risk says (their sessions reach "
+            "customers' data and approvals); off, a staff login risk allows is password-only (aal1)."
+        ),
+    )
+
     # --- risk -------------------------------------------------------------
     risk_scoring_enabled: bool = Field(
         default=True, description="Ask risk to score logins; when it cannot answer the login is challenged."

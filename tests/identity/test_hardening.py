@@ -110,6 +110,7 @@ def _strong_secrets() -> dict[str, Any]:
     for name, field in IdentitySettings.model_fields.items():
         if field.annotation is not None and "SecretStr" in str(field.annotation) and name != "database_url":
             values[name] = uuid.uuid4().hex * 2
+    values["database_url"] = "postgresql+asyncpg://identity@db.example/suite?sslmode=verify-full"
     return values
 
 

@@ -254,7 +254,8 @@ async def password_login(
             risk_decision=assessment.risk_decision,
         )
         raise LoginDenied("this login is not allowed; contact the bank")
-    if assessment.decision == "allow" and not strong:
+    staff_needs_second = account.kind == AccountKind.staff and runtime.settings.staff_second_factor_always
+    if assessment.decision == "allow" and not strong and not staff_needs_second:
         # The account's row lock keeps other logins from adding a device meanwhile.
         new_device = ctx.device_id is not None and facts.devices > 0 and not facts.known_device
         return await complete_login(
