@@ -141,3 +141,22 @@ async def test_only_the_resolution_clock_pauses_and_only_for_a_documented_reason
     moved_by = resumed.json()["paused_seconds"]
     assert moved_by == 30 * 3600
     assert resumed.json()["due_at"] > before["due_at"]
+
+
+async def test_two_replicas_escalate_each_crossing_once(incidents: IncidentsClient) -> None:
+    """Two workers (as on two replicas) on the same rows: SKIP LOCKED splits them, none escalates twice."""
+    import asyncio
+
+    from services.incidents.worker import ResponseWorker
+
+    for _ in range(5):
+        await incidents.report()
+    incidents.clock.move(minutes=11)
+    other = ResponseWorker(incidents.app.state.database.sessionmaker, incidents.worker.settings, incidents.clock)
+    first, second = await asyncio.gather(incidents.tick(), other.tick())
+    assert first.clocks_breached + second.clocks_breached == 5  # the five verify clocks, each once
+    assert first.clocks_warned + second.clocks_warned == 5
+    queue = (
+        await incidents.http.get("/staff/escalations", params={"tier": "manager"}, headers=incidents.staff())
+    ).json()
+    assert len([e for e in queue if e["kind"] == "sla_breached"]) == 5
