@@ -59,6 +59,14 @@ async def test_an_unverified_takeover_escalates_when_near_and_when_breached(inci
         await incidents.http.get("/staff/escalations", headers=incidents.staff(subject=people["manager"]))
     ).json()
     assert [(e["kind"], e["subject_ref"]) for e in manager_queue] == [("sla_breached", "verify")]
+    told = [
+        m
+        for m in await incidents.messages()
+        if m.path == f"/v1/identity/internal/accounts/{people['manager']}/notifications"
+    ]
+    assert len(told) == 1  # through identity's notifications too (the contract's shape)
+    assert told[0].payload["event"] == "security_alert"
+    assert told[0].idempotency_key == f"incidents:escalation:{manager_queue[0]['id']}"
     clocks = await _clocks(incidents, incident_id)
     assert clocks["verify"]["breached"] is True
     assert clocks["freeze"]["breached"] is False  # 30 minutes
