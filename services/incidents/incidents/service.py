@@ -99,7 +99,7 @@ def _scope(intake: Intake) -> dict[str, Any]:
 
 
 async def report(
-    session: AsyncSession, settings: IncidentsSettings, intake: Intake, now: datetime
+    session: AsyncSession, settings: IncidentsSettings, intake: Intake, now: datetime, *, _retry: int = 0
 ) -> tuple[Incident, bool]:
     """Open an incident for the report, or attach the report to the open one it belongs to."""
     level = intake.level or settings.default_levels.get(intake.type.value, 4)
@@ -135,7 +135,9 @@ async def report(
     else:
         existing = await repository.open_with_key(session, intake.type.value, intake.correlation_key)
         if existing is None:  # closed between the insert and the lookup: open a fresh one
-            return await report(session, settings, intake, now)
+            if _retry >= 3:
+                raise InvalidTransition("the incident of this report kept closing; report again")
+            return await report(session, settings, intake, now, _retry=_retry + 1)
         incident = existing
         created = False
     session.add(
