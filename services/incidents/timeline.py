@@ -26,8 +26,12 @@ async def record(
     actor_kind: str,
     detail: dict[str, Any] | None = None,
     audit: bool = True,
+    audit_detail: dict[str, Any] | None = None,
 ) -> None:
     """Add a timeline event; with ``audit`` also an audit chain entry ``incident.<kind>``.
+
+    ``audit_detail`` replaces the detail in the audit entry where the timeline keeps free
+    text (summaries, causes) that may name people: the chain carries ids, never personal data.
 
     Call audited records last in a transaction where possible: the chain's head
     lock is held until commit.
@@ -44,5 +48,5 @@ async def record(
             actor_kind=actor_kind,
             action=f"incident.{kind}",
             target=str(incident_id),
-            detail=detail or {},
+            detail=audit_detail if audit_detail is not None else (detail or {}),
         )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -99,7 +99,7 @@ def _scope(intake: Intake) -> dict[str, Any]:
 
 
 async def report(
-    session: AsyncSession, settings: IncidentsSettings, intake: Intake, now: datetime
+    session: AsyncSession, settings: IncidentsSettings, intake: Intake, now: datetime, *, _retry: int = 0
 ) -> tuple[Incident, bool]:
     """Open an incident for the report, or attach the report to the open one it belongs to."""
     level = intake.level or settings.default_levels.get(intake.type.value, 4)
@@ -135,7 +135,9 @@ async def report(
     else:
         existing = await repository.open_with_key(session, intake.type.value, intake.correlation_key)
         if existing is None:  # closed between the insert and the lookup: open a fresh one
-            return await report(session, settings, intake, now)
+            if _retry >= 3:
+                raise InvalidTransition("the incident of this report kept closing; report again")
+            return await report(session, settings, intake, now, _retry=_retry + 1)
         incident = existing
         created = False
     session.add(
@@ -203,6 +205,7 @@ async def _attached(
         detail["level"] = {"from": incident.level, "to": intake.level}
         incident.level = intake.level
         await team.plan_chain(session, incident.id, incident.level, settings, now)
+        await _regulator_report_if_due(session, settings, incident, now)
     await timeline.record(
         session,
         incident.id,
@@ -212,6 +215,16 @@ async def _attached(
         actor_kind=intake.reporter_kind,
         detail=detail,
     )
+
+
+async def _regulator_report_if_due(
+    session: AsyncSession, settings: IncidentsSettings, incident: Incident, now: datetime
+) -> None:
+    """An incident raised to a level the regulator hears of gets its draft report (and deadline) now."""
+    hours = settings.regulator_deadline_hours.get(str(incident.level))
+    if hours is None or await session.get(RegulatorReport, incident.id) is not None:
+        return
+    await playbooks.draft_regulator_report(session, incident, now, deadline=now + timedelta(hours=hours))
 
 
 async def get(session: AsyncSession, incident_id: uuid.UUID, *, for_update: bool = False) -> Incident:
@@ -307,7 +320,10 @@ async def update(
             actor=actor,
             actor_kind="staff",
             detail={"changes": changes, "reason": patch.reason},
+            audit_detail={"fields": sorted(changes), "level": changes.get("level")},
         )
+    if "level" in changes:
+        await _regulator_report_if_due(session, settings, incident, now)
     return incident
 
 

@@ -114,18 +114,19 @@ async def escalate_overdue(session: AsyncSession, now: datetime) -> int:
     overdue = await repository.overdue_unescalated(session, now)
     for action in overdue:
         action.escalated_at = now
-        session.add(
-            Escalation(
-                incident_id=action.incident_id,
-                kind="corrective_action_overdue",
-                subject_ref=str(action.id),
-                tier="owner",
-                recipient=action.owner,
-                message=f"corrective action '{action.title}' was due {action.due_at.isoformat()}",
-                due_at=action.due_at,
-                created_at=now,
-            )
+        to_owner = Escalation(
+            incident_id=action.incident_id,
+            kind="corrective_action_overdue",
+            subject_ref=str(action.id),
+            tier="owner",
+            recipient=action.owner,
+            message=f"corrective action '{action.title}' was due {action.due_at.isoformat()}",
+            due_at=action.due_at,
+            created_at=now,
         )
+        session.add(to_owner)
+        await session.flush()
+        await team.notify_staff(session, action.owner, to_owner, action.incident_id)
         await team.escalate(
             session,
             incident_id=action.incident_id,

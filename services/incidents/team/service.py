@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.incidents import timeline
 from services.incidents.config import IncidentsSettings
 from services.incidents.errors import AlreadyClosed, RecordNotFound
-from services.incidents.models import Assignment, ChainReport, Escalation, OnCallShift, TeamRole
+from services.incidents.models import Assignment, ChainReport, Escalation, OnCallShift, TeamRole, outbox
 from services.incidents.team import repository
 
 
@@ -167,6 +167,9 @@ async def escalate(
         created_at=now,
     )
     session.add(escalation)
+    await session.flush()
+    if recipient is not None:
+        await notify_staff(session, recipient, escalation, incident_id)
     await timeline.record(
         session,
         incident_id,
@@ -177,6 +180,24 @@ async def escalate(
         detail={"kind": kind, "ref": subject_ref, "tier": tier, "recipient": recipient},
     )
     return escalation
+
+
+async def notify_staff(session: AsyncSession, staff_id: str, escalation: Escalation, incident_id: uuid.UUID) -> str:
+    """Tell a staff member of an escalation through identity's notifications (their verified channels),
+    through the outbox; the escalation also waits in their queue. The text names only the incident's
+    short reference and what is late."""
+    return await outbox.enqueue(
+        session,
+        target="identity",
+        path=f"/v1/identity/internal/accounts/{staff_id}/notifications",
+        payload={
+            "event": "security_alert",
+            "message": (
+                f"Incident {str(incident_id)[:8]}: {escalation.kind.replace('_', ' ')} ({escalation.subject_ref})."
+            ),
+        },
+        idempotency_key=f"incidents:escalation:{escalation.id}",
+    )
 
 
 async def chain_overdue(session: AsyncSession, now: datetime) -> int:

@@ -223,3 +223,30 @@ async def test_changes_to_fixed_fields_keep_the_old_values(incidents: IncidentsC
     assert "regulator" in {c["audience"] for c in chain}  # level 1 reports up to the regulator
     levels = (await incidents.http.get("/staff/incident-levels", headers=incidents.staff())).json()
     assert [lv["level"] for lv in levels] == [1, 2, 3, 4]
+
+
+async def test_raising_the_level_drafts_the_regulator_report_and_keeps_free_text_out_of_the_chain(
+    incidents: IncidentsClient,
+) -> None:
+    incident_id = (await incidents.report()).json()["incident_id"]
+    headers = incidents.staff()
+    assert (
+        await incidents.http.get(f"/staff/incidents/{incident_id}/regulator-report", headers=headers)
+    ).status_code == 404
+    await incidents.http.patch(
+        f"/staff/incidents/{incident_id}",
+        json={"level": 2, "cause": "phished by a caller posing as Mr Zhang", "reason": "wider than one account"},
+        headers=headers,
+    )
+    report = (await incidents.http.get(f"/staff/incidents/{incident_id}/regulator-report", headers=headers)).json()
+    assert report["body"]["level"] == 2
+    assert report["overdue"] is False
+    async with incidents.app.state.database.sessionmaker() as session:
+        details = (
+            await session.scalars(
+                select(audit_log.entries.c.detail).where(
+                    audit_log.entries.c.target == incident_id, audit_log.entries.c.action == "incident.updated"
+                )
+            )
+        ).all()
+    assert details == [{"fields": ["cause", "level"], "level": {"from": 3, "to": 2}}]

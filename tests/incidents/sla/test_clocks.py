@@ -59,6 +59,14 @@ async def test_an_unverified_takeover_escalates_when_near_and_when_breached(inci
         await incidents.http.get("/staff/escalations", headers=incidents.staff(subject=people["manager"]))
     ).json()
     assert [(e["kind"], e["subject_ref"]) for e in manager_queue] == [("sla_breached", "verify")]
+    told = [
+        m
+        for m in await incidents.messages()
+        if m.path == f"/v1/identity/internal/accounts/{people['manager']}/notifications"
+    ]
+    assert len(told) == 1  # through identity's notifications too (the contract's shape)
+    assert told[0].payload["event"] == "security_alert"
+    assert told[0].idempotency_key == f"incidents:escalation:{manager_queue[0]['id']}"
     clocks = await _clocks(incidents, incident_id)
     assert clocks["verify"]["breached"] is True
     assert clocks["freeze"]["breached"] is False  # 30 minutes
@@ -141,3 +149,22 @@ async def test_only_the_resolution_clock_pauses_and_only_for_a_documented_reason
     moved_by = resumed.json()["paused_seconds"]
     assert moved_by == 30 * 3600
     assert resumed.json()["due_at"] > before["due_at"]
+
+
+async def test_two_replicas_escalate_each_crossing_once(incidents: IncidentsClient) -> None:
+    """Two workers (as on two replicas) on the same rows: SKIP LOCKED splits them, none escalates twice."""
+    import asyncio
+
+    from services.incidents.worker import ResponseWorker
+
+    for _ in range(5):
+        await incidents.report()
+    incidents.clock.move(minutes=11)
+    other = ResponseWorker(incidents.app.state.database.sessionmaker, incidents.worker.settings, incidents.clock)
+    first, second = await asyncio.gather(incidents.tick(), other.tick())
+    assert first.clocks_breached + second.clocks_breached == 5  # the five verify clocks, each once
+    assert first.clocks_warned + second.clocks_warned == 5
+    queue = (
+        await incidents.http.get("/staff/escalations", params={"tier": "manager"}, headers=incidents.staff())
+    ).json()
+    assert len([e for e in queue if e["kind"] == "sla_breached"]) == 5
