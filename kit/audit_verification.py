@@ -1,4 +1,5 @@
-"""``GET /internal/audit/verification``: every service proves its own audit chain on request.
+"""``GET /internal/audit/verification``: every service proves its own audit chain on request;
+``GET /internal/audit/entries``: it exports a range of entries with their hashes (audit evidence).
 
 The app factory mounts this router in every service that has an audit log.
 It walks the chain with :meth:`kit.audit.AuditLog.verify` against the
@@ -16,17 +17,21 @@ import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.audit import AuditLog, VerificationReport, load_checkpoints, signing_key_from_secret
+from kit.audit import AuditLog, AuditRecord, VerificationReport, load_checkpoints, signing_key_from_secret
 from kit.auth import Principal, RequireScope, ServiceCaller
 from kit.db import DBSession
+from kit.errors import BadRequest
 from kit.settings import ServiceSettings
 
 VERIFY_SCOPE = "audit:verify"
 VERIFICATION_PATH = "/internal/audit/verification"
+ENTRIES_PATH = "/internal/audit/entries"
+MAX_ENTRIES_PAGE = 1000
 
 
 class FirstBadEntry(BaseModel):
@@ -95,6 +100,78 @@ def _as_response(
     )
 
 
+class ExportedEntry(BaseModel):
+    seq: int
+    id: str
+    occurred_at: str
+    actor: str
+    actor_kind: str
+    action: str
+    target: str | None
+    outcome: str
+    detail: dict[str, Any]
+    request_id: str | None
+    trace_id: str | None
+    prev_hash: str = Field(description="Hex SHA-256 of the previous entry.")
+    entry_hash: str = Field(description="Hex SHA-256 of this entry (recomputable by `kit.audit.compute_hash`).")
+
+
+class EntriesPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "service": "permissions",
+                    "entries": [
+                        {
+                            "seq": 7,
+                            "id": "9d7c1c5e-52a8-4a4e-a0c4-3a4b2d6f7e81",
+                            "occurred_at": "2026-11-21T09:12:03.511000+00:00",
+                            "actor": "3f1c2a9e-7b7d-4c55-9a41-0d8a3c2e6f10",
+                            "actor_kind": "staff",
+                            "action": "grant.created",
+                            "target": "5b0e3c59-0a57-4c0f-9d39-1f3a4b8e2c11",
+                            "outcome": "success",
+                            "detail": {"role": "auditor"},
+                            "request_id": "req-1",
+                            "trace_id": None,
+                            "prev_hash": "00" * 32,
+                            "entry_hash": "ab" * 32,
+                        }
+                    ],
+                    "next_seq": None,
+                }
+            ]
+        }
+    )
+
+    service: str
+    entries: list[ExportedEntry]
+    next_seq: int | None = Field(description="Pass as `seq_from` for the next page; null once `seq_to` is reached.")
+
+
+async def export_entries(
+    session: AsyncSession, audit_log: AuditLog, seq_from: int, seq_to: int, limit: int
+) -> tuple[list[ExportedEntry], int | None]:
+    t = audit_log.entries
+    rows = (
+        await session.execute(select(t).where(t.c.seq >= seq_from, t.c.seq <= seq_to).order_by(t.c.seq).limit(limit))
+    ).all()
+    entries = []
+    for row in rows:
+        record = AuditRecord.from_row(row)
+        fields = record.hashed_fields()
+        entries.append(
+            ExportedEntry(
+                **{key: value for key, value in fields.items() if key not in ("prev_hash", "entry_hash")},
+                prev_hash=record.prev_hash.hex(),
+                entry_hash=record.entry_hash.hex(),
+            )
+        )
+    following = entries[-1].seq + 1 if len(entries) == limit and entries[-1].seq < seq_to else None
+    return entries, following
+
+
 def audit_verification_router(audit_log: AuditLog) -> APIRouter:
     """The route the app factory mounts (authenticated; the scope is checked here)."""
     router = APIRouter(tags=["audit"])
@@ -116,5 +193,30 @@ def audit_verification_router(audit_log: AuditLog) -> APIRouter:
         """
         settings: ServiceSettings = request.app.state.settings
         return await verify_chain(session, audit_log, settings)
+
+    @router.get(
+        ENTRIES_PATH,
+        summary="Export a range of this service's audit entries (scope audit:verify)",
+        response_model=EntriesPage,
+    )
+    async def entries(
+        *,
+        request: Request,
+        session: DBSession,
+        _service: ServiceCaller,
+        _caller: Annotated[Principal, Depends(RequireScope(VERIFY_SCOPE))],
+        seq_from: Annotated[int, Query(ge=1)],
+        seq_to: Annotated[int, Query(ge=1)],
+        limit: Annotated[int, Query(ge=1, le=MAX_ENTRIES_PAGE)] = MAX_ENTRIES_PAGE,
+    ) -> Any:
+        """The entries from `seq_from` to `seq_to` with their hashes, as audit evidence (ids, never personal data).
+
+        Each entry's hash can be recomputed from its fields and the previous hash, so an export proves itself.
+        """
+        if seq_from > seq_to:
+            raise BadRequest("seq_from is after seq_to")
+        found, following = await export_entries(session, audit_log, seq_from, seq_to, limit)
+        settings: ServiceSettings = request.app.state.settings
+        return EntriesPage(service=settings.service_name, entries=found, next_seq=following)
 
     return router

@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from kit.audit import signing_key_from_secret
+from kit.audit import compute_hash, signing_key_from_secret
 from services.risk.app import create
 from services.risk.models import audit_log
 from tests.support.suite import service_settings
@@ -114,3 +114,33 @@ async def test_the_route_needs_a_service_token_with_the_scope(client: httpx.Asyn
     assert without_scope.status_code == 403
     staff = await client.get(PATH, headers=issuer.headers(kind="staff"))
     assert staff.status_code == 403
+
+
+async def test_entries_are_exported_with_hashes_that_prove_themselves(
+    app: FastAPI, client: httpx.AsyncClient, issuer: TestIssuer
+) -> None:
+    await append_entries(app, 5)
+    headers = issuer.headers(kind="service", subject="incidents", scope="audit:verify")
+    first = await client.get(
+        "/internal/audit/entries", params={"seq_from": 1, "seq_to": 5, "limit": 3}, headers=headers
+    )
+    assert first.status_code == 200, first.text
+    page = first.json()
+    assert [e["seq"] for e in page["entries"]] == [1, 2, 3]
+    assert page["next_seq"] == 4
+    rest = (await client.get("/internal/audit/entries", params={"seq_from": 4, "seq_to": 5}, headers=headers)).json()
+    entries = page["entries"] + rest["entries"]
+    assert rest["next_seq"] is None
+    previous = bytes(32)
+    for entry in entries:
+        fields = {k: v for k, v in entry.items() if k not in ("prev_hash", "entry_hash")}
+        assert entry["prev_hash"] == previous.hex()
+        assert compute_hash(previous, fields).hex() == entry["entry_hash"]
+        previous = bytes.fromhex(entry["entry_hash"])
+
+    reversed_range = await client.get("/internal/audit/entries", params={"seq_from": 5, "seq_to": 1}, headers=headers)
+    assert reversed_range.status_code == 400
+    no_scope = issuer.headers(kind="service", subject="risk", scope="risk:read")
+    assert (
+        await client.get("/internal/audit/entries", params={"seq_from": 1, "seq_to": 2}, headers=no_scope)
+    ).status_code == 403

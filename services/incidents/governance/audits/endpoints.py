@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -17,6 +18,7 @@ from services.incidents.governance.audits.schemas import (
     AuditReport,
     AuditStatus,
     AuditView,
+    ChainExportCreate,
     EvidenceCreate,
     EvidenceView,
     FindingCreate,
@@ -26,7 +28,7 @@ from services.incidents.governance.audits.schemas import (
     RemediationView,
     StatusChange,
 )
-from services.incidents.governance.deps import AuditReader, AuditVerifier, Today
+from services.incidents.governance.deps import AuditReader, AuditVerifier, Gateway, Settings, Today
 
 staff = APIRouter(prefix="/staff/audits", tags=["audits"])
 
@@ -67,6 +69,23 @@ async def add_evidence(
 ) -> EvidenceView:
     """Link evidence: a service's audit-chain entries, an export of a service's log (with its digest), a document."""
     return await service.add_evidence(session, audit_id, data, actor=staff_user.subject)
+
+
+@staff.post("/{audit_id}/evidence/exports", response_model=EvidenceView, status_code=201, dependencies=[AuditVerifier])
+async def export_evidence(
+    *,
+    audit_id: uuid.UUID,
+    data: ChainExportCreate,
+    staff_user: StaffUser,
+    session: DBSession,
+    client: Gateway,
+    settings: Settings,
+) -> EvidenceView:
+    """Export a range of a service's audit-chain entries to a file (digest kept) and link it as evidence;
+    the description says whether the range's hashes are intact."""
+    return await service.export_chain_evidence(
+        session, client, Path(settings.archive_dir), audit_id, data, actor=staff_user.subject
+    )
 
 
 @staff.post("/{audit_id}/findings", response_model=FindingView, status_code=201, dependencies=[AuditVerifier])

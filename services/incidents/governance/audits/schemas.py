@@ -10,6 +10,7 @@ from typing import Self
 from pydantic import BaseModel, Field, model_validator
 
 SHA256_HEX = r"^[0-9a-f]{64}$"
+MAX_EXPORT_ENTRIES = 50_000
 
 
 class AuditStatus(enum.StrEnum):
@@ -109,6 +110,23 @@ class EvidenceCreate(BaseModel):
             raise ValueError("a log export names the service, where it is kept (uri) and its sha256")
         if self.kind == EvidenceKind.document and self.uri is None:
             raise ValueError("a document names where it is kept (uri)")
+        return self
+
+
+class ChainExportCreate(BaseModel):
+    """Export a range of a service's audit-chain entries (through the gateway) as evidence."""
+
+    service: SuiteService
+    seq_from: int = Field(ge=1)
+    seq_to: int = Field(ge=1)
+    description: str = Field(min_length=1, max_length=4000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.seq_from > self.seq_to:
+            raise ValueError("seq_from is after seq_to")
+        if self.seq_to - self.seq_from >= MAX_EXPORT_ENTRIES:
+            raise ValueError(f"one export holds at most {MAX_EXPORT_ENTRIES} entries")
         return self
 
 

@@ -13,17 +13,21 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import flush_pending
-from services.incidents.governance.audits import repository
+from kit.http import ServiceClient
+from services.incidents.governance.audits import exports, repository
 from services.incidents.governance.audits.schemas import (
     AuditCreate,
     AuditReport,
     AuditStatus,
     AuditView,
+    ChainExportCreate,
     EvidenceCreate,
+    EvidenceKind,
     EvidenceView,
     FindingCreate,
     FindingStatus,
@@ -160,6 +164,50 @@ async def add_evidence(session: AsyncSession, audit_id: uuid.UUID, data: Evidenc
         action="audit.evidence_added",
         target=str(audit.id),
         detail={"evidence_id": str(row.id), "kind": row.kind, "service": row.service, "sha256": row.sha256},
+    )
+    return evidence_view(row)
+
+
+async def export_chain_evidence(
+    session: AsyncSession,
+    client: ServiceClient,
+    archive_dir: Path,
+    audit_id: uuid.UUID,
+    data: ChainExportCreate,
+    *,
+    actor: str,
+) -> EvidenceView:
+    """Export a service's audit entries into a file and link it, with its digest, as evidence."""
+    audit = await open_audit(session, audit_id)
+    export = await exports.export_chain(
+        client, data.service.value, data.seq_from, data.seq_to, archive_dir / "evidence"
+    )
+    state = "intact" if export.first_bad_seq is None else f"not as written from entry {export.first_bad_seq}"
+    row = AuditEvidence(
+        id=uuid.uuid4(),
+        audit_id=audit.id,
+        kind=EvidenceKind.log_export.value,
+        service=data.service.value,
+        seq_from=data.seq_from,
+        seq_to=data.seq_to,
+        uri=str(export.archive.path),
+        sha256=export.archive.sha256,
+        description=f"{data.description} ({export.archive.rows} audit entries exported; chain {state})",
+        added_by=actor,
+    )
+    await repository.add(session, row)
+    await audit_log.append(
+        session,
+        actor=actor,
+        action="audit.evidence_exported",
+        target=str(audit.id),
+        detail={
+            "evidence_id": str(row.id),
+            "service": row.service,
+            "entries": export.archive.rows,
+            "sha256": row.sha256,
+            "first_bad_seq": export.first_bad_seq,
+        },
     )
     return evidence_view(row)
 

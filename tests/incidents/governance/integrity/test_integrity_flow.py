@@ -119,3 +119,37 @@ async def test_a_service_token_without_the_scope_cannot_ask_a_service_directly(f
     suite, _ = flow
     response = await suite.client.get("/v1/vault/internal/audit/verification", headers=await suite.service("risk"))
     assert response.status_code == 403
+
+
+async def test_a_range_of_a_services_chain_is_exported_as_audit_evidence(flow: tuple[Flow, str]) -> None:
+    suite, _ = flow
+    auditor = await suite.new_staff()
+    await suite.grant(auditor, "auditor")
+    audit = await suite.client.post(
+        "/v1/incidents/staff/audits",
+        json={
+            "title": "Access grants",
+            "scope": "permissions",
+            "period_from": "2026-12-01",
+            "period_to": "2026-12-31",
+            "auditors": [auditor],
+            "criteria": ["M4.2"],
+        },
+        headers=suite.staff(auditor),
+    )
+    assert audit.status_code == 201, audit.text
+    exported = await suite.client.post(
+        f"/v1/incidents/staff/audits/{audit.json()['id']}/evidence/exports",
+        json={"service": "permissions", "seq_from": 1, "seq_to": 3, "description": "first grants"},
+        headers=suite.staff(auditor),
+    )
+    assert exported.status_code == 201, exported.text
+    evidence = exported.json()
+    assert (evidence["kind"], evidence["service"], evidence["seq_from"], evidence["seq_to"]) == (
+        "log_export",
+        "permissions",
+        1,
+        3,
+    )
+    assert "3 audit entries exported; chain intact" in evidence["description"]
+    assert len(evidence["sha256"]) == 64
