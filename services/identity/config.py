@@ -25,6 +25,7 @@ SCOPES: dict[str, str] = {
     "risk:signals": "report staff behaviour to risk (risk internal/staff-events)",
     "incidents:report": "report to incidents (incidents internal/reports)",
     "audit:verify": "verify a service's audit chain (internal/audit/verification)",
+    "audit:sample": "read the records sampling audits check (permissions' grants, the vault's unmasked reads)",
 }
 
 #: The suite's own service clients (client id = service name) and the scopes each holds: only what it
@@ -49,6 +50,7 @@ SERVICE_CLIENT_SCOPES: dict[str, tuple[str, ...]] = {
         "risk:lists",
         "risk:read",
         "audit:verify",
+        "audit:sample",
     ),
     "gateway": ("identity:revocations",),
 }
