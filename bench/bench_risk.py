@@ -288,7 +288,7 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         score_url = f"{base}/internal/transactions/score"
         results: list[Result] = []
-        with process(uvicorn_args("bench.bench_risk:risk_app", port), env, port, cpus=cpus) as pid:
+        with process(uvicorn_args("bench.bench_risk:risk_app", port), env, port, cpus=cpus, timeout=90) as pid:
             health = measured(pid, lambda: uvloop.run(drive("GET /healthz (floor)", f"{base}/healthz", token, None,
                                                             seconds=CAPACITY_SECONDS)))  # fmt: skip
             capacity = measured(pid, lambda: uvloop.run(drive(f"score, closed loop, {SMALL:,}", score_url, token,
@@ -300,9 +300,9 @@ def main() -> None:
                                                                  rate=half)))  # fmt: skip
             results.append(paced_small)
             stub = free_port()
-            with process(uvicorn_args("bench.bench_gateway:upstream_app", stub), env, stub):
+            with process(uvicorn_args("bench.bench_gateway:upstream_app", stub), env, stub, timeout=90):
                 gw = free_port()
-                with process(uvicorn_args("gateway.app:create", gw), gateway_env(env, stub, port), gw):
+                with process(uvicorn_args("gateway.app:create", gw), gateway_env(env, stub, port), gw, timeout=90):
                     time.sleep(1.0)
                     via = f"http://127.0.0.1:{gw}/v1/risk/internal/transactions/score"
                     results.append(measured(pid, lambda: uvloop.run(drive(f"score @ {half:.0f}/s via gateway", via,
@@ -311,7 +311,7 @@ def main() -> None:
         started = time.perf_counter()
         asyncio.run(seed(url, SMALL, LARGE))
         print(f"history: grown to {LARGE:,} customers in {time.perf_counter() - started:.0f}s")
-        with process(uvicorn_args("bench.bench_risk:risk_app", port), env, port, cpus=cpus) as pid:
+        with process(uvicorn_args("bench.bench_risk:risk_app", port), env, port, cpus=cpus, timeout=90) as pid:
             results.append(measured(pid, lambda: uvloop.run(drive(f"score @ {half:.0f}/s direct, {LARGE:,}", score_url,
                                                                   token, Bodies(LARGE), seconds=PACED_SECONDS,
                                                                   rate=half))))  # fmt: skip

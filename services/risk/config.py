@@ -48,7 +48,7 @@ class RiskSettings(ServiceSettings):
         default=(22, 6), description="Local odd hours [start, end) for staff approvals (UTC+8 clock)."
     )
     staff_timezone_offset_hours: int = Field(default=8, ge=-12, le=14, description="Offset of the staff's local clock.")
-    history_batch_size: int = Field(default=1_000, ge=1, le=1_500, description="Rows per insert of a history import.")
+    history_batch_size: int = Field(default=5_000, ge=1, le=50_000, description="Rows per COPY batch (history import).")
     history_api_max_rows: int = Field(
         default=10_000, ge=1, description="Most rows the staff history-import API accepts in one file."
     )

@@ -68,10 +68,12 @@ FEATURES = Statement(
                coalesce(bool_or(list = 'payee' AND verdict = 'block'), false) AS payee_blocked,
                coalesce(bool_or(list = 'ip' AND verdict = 'allow'), false) AS ip_allowed,
                coalesce(bool_or(list = 'device' AND verdict = 'allow'), false) AS device_allowed,
-               coalesce(bool_or(list = 'payee' AND verdict = 'allow'), false) AS payee_allowed
+               coalesce(bool_or(list = 'payee' AND verdict = 'allow'), false) AS payee_allowed,
+               coalesce(bool_or(list = 'phishing_domain' AND verdict = 'block'), false) AS payee_phishing
           FROM risk.list_entry
          WHERE removed_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-           AND ((list = 'ip' AND value = :ip) OR (list = 'device' AND value = :d) OR (list = 'payee' AND value = :p))
+           AND ((list = 'ip' AND value = :ip) OR (list = 'device' AND value = :d) OR (list = 'payee' AND value = :p)
+                OR (list = 'phishing_domain' AND value = CAST(:pd AS varchar)))
     )
     SELECT count(*) FILTER (WHERE c.occurred_at >= :t - interval '1 hour') AS n1h,
            coalesce(sum(c.amount_minor) FILTER (WHERE c.occurred_at >= :t - interval '1 hour'), 0) AS a1h,
@@ -110,6 +112,15 @@ FEATURES = Statement(
 )
 
 
+def domain_of(payee: str) -> str | None:
+    """The host of a payee that is a web address or a domain (merchants paid online), lower-case."""
+    value = payee.strip().lower()
+    if "://" in value:
+        value = value.split("://", 1)[1]
+    host = value.split("/", 1)[0].split(":", 1)[0].rstrip(".")
+    return host if "." in host and not host.replace(".", "").isdigit() else None
+
+
 async def lock_profile(
     session: AsyncSession, customer_key: str, customer_id: str | None, transaction_id: str
 ) -> tuple[str, dict[str, Any] | None]:
@@ -144,6 +155,7 @@ async def features(
             "ip": ip,
             "hour": occurred_at.hour,
             "login_mins": login_window_minutes,
+            "pd": domain_of(payee),
         },
     )
     assert row is not None

@@ -114,6 +114,7 @@ def build(facts: TransactionFacts, row: dict[str, Any], risk_level: str) -> Base
         "ip_allowed": bool(lists.get("ip_allowed", False)),
         "device_allowed": bool(lists.get("device_allowed", False)),
         "payee_allowed": bool(lists.get("payee_allowed", False)),
+        "payee_phishing": bool(lists.get("payee_phishing", False)),
         "risk_level": risk_level,
     }
     return Baseline(features=features, variables=variables)

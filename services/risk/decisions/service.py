@@ -45,8 +45,12 @@ def grade_for(score: float) -> int:
     return 4
 
 
-async def act(session: AsyncSession, settings: RiskSettings, facts: TransactionFacts, verdict: Verdict) -> None:
+async def act(
+    session: AsyncSession, settings: RiskSettings, facts: TransactionFacts, verdict: Verdict, risk_level: str
+) -> None:
     decision = verdict.decision.value
+    if decision == "step_up" and risk_level == "low":
+        await set_risk_level(session, facts.customer_key, "medium", reason=f"step-up of {facts.transaction_id}")
     if verdict.score < settings.alert_threshold and decision not in {"block", "freeze"}:
         return
     alert = Alert(

@@ -6,25 +6,50 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk.learning.features import HistoryEvent
 from services.risk.models import ScoredTransaction
 
+#: The columns an imported row carries (the others take their defaults).
+IMPORT_COLUMNS = (
+    "transaction_id", "customer_key", "account_id", "customer_id", "payee", "amount_minor", "currency",
+    "occurred_at", "kind", "channel", "ip", "device_id", "region", "source", "label", "labelled_at", "label_source",
+)  # fmt: skip
+
+STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS risk_history_stage "
+    "(LIKE risk.scored_transaction INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+MOVE = (
+    f"INSERT INTO risk.scored_transaction ({', '.join(IMPORT_COLUMNS)}) "  # noqa: S608 (fixed column names)
+    f"SELECT {', '.join(IMPORT_COLUMNS)} FROM risk_history_stage "
+    "ON CONFLICT (transaction_id) DO NOTHING"
+)
+
 
 async def insert_batch(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
-    """Insert rows not stored yet (a re-run of an import adds nothing); returns how many were new."""
+    """Insert rows not stored yet (a re-run of an import adds nothing); returns how many were new.
+
+    The rows are streamed with COPY into a temporary table of the session's transaction, then moved
+    with one INSERT ... SELECT ... ON CONFLICT DO NOTHING (an order of magnitude faster than a
+    multi-row INSERT, whose statement SQLAlchemy would compile for every batch).
+    """
     if not rows:
         return 0
-    result = await session.execute(
-        pg_insert(ScoredTransaction)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=[ScoredTransaction.transaction_id])
-        .returning(ScoredTransaction.transaction_id)
+    await session.execute(text(STAGE))  # through SQLAlchemy: this begins the session's transaction
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    await driver.copy_records_to_table(
+        "risk_history_stage",
+        records=[tuple(row.get(c) for c in IMPORT_COLUMNS) for row in rows],
+        columns=list(IMPORT_COLUMNS),
     )
-    return len(result.all())
+    status: str = await driver.execute(MOVE)
+    await driver.execute("DELETE FROM risk_history_stage")
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def history_events(

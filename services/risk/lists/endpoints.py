@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 
-from kit.auth import Principal, RequireScope
+from kit.auth import Principal, RequireAcr, RequireScope
 from kit.db import DBSession
 from kit.permissions import RequirePermission
 from services.risk.lists import repository, service
@@ -16,6 +16,8 @@ from services.risk.lists.schemas import EntriesOut, EntryIn, EntryOut, ImportOut
 internal = APIRouter(prefix="/internal/lists", tags=["lists"])
 staff = APIRouter(prefix="/staff/lists", tags=["lists"])
 
+#: Staff list changes need a session that passed a second factor.
+StepUp = Depends(RequireAcr("aal2"))
 Format = Annotated[Literal["csv", "json"], Query(alias="format", description="csv or json")]
 
 
@@ -39,7 +41,13 @@ async def add_internal(
     return EntryOut.of(entry)
 
 
-@staff.post("/{list_name}/entries", response_model=EntryOut, status_code=status.HTTP_201_CREATED, summary="Add")
+@staff.post(
+    "/{list_name}/entries",
+    response_model=EntryOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add",
+    dependencies=[StepUp],
+)
 async def add_staff(
     list_name: ListName,
     body: EntryIn,
@@ -65,7 +73,9 @@ async def list_entries(
     return EntriesOut(entries=[EntryOut.of(r) for r in rows])
 
 
-@staff.post("/{list_name}/entries/{entry_id}/removal", response_model=EntryOut, summary="Remove an entry")
+@staff.post(
+    "/{list_name}/entries/{entry_id}/removal", response_model=EntryOut, summary="Remove an entry", dependencies=[StepUp]
+)
 async def remove_entry(
     list_name: ListName,
     entry_id: uuid.UUID,
@@ -77,7 +87,9 @@ async def remove_entry(
     return EntryOut.of(entry)
 
 
-@staff.post("/{list_name}/imports", response_model=ImportOut, summary="Import entries (CSV or JSON)")
+@staff.post(
+    "/{list_name}/imports", response_model=ImportOut, summary="Import entries (CSV or JSON)", dependencies=[StepUp]
+)
 async def import_entries(
     list_name: ListName,
     fmt: Format,

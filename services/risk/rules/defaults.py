@@ -79,6 +79,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("payee_fraud", "payee_fraud_30d > 0", 0.6, "transaction", "the payee received confirmed fraud recently"),
     Rule("customer_fraud", "customer_fraud_count > 0", 0.3, "account", "the customer had confirmed fraud before"),
     Rule("blocked_payee", "payee_blocked", 0.75, "transaction", "the payee is on the block list"),
+    Rule("phishing_payee", "payee_phishing", 0.75, "transaction", "the payee's domain is a known phishing domain"),
     Rule("blocked_device", "device_blocked", 0.75, "account", "the device is on the block list"),
     Rule("blocked_ip", "ip_blocked", 0.75, "account", "the IP address is on the block list"),
     Rule(

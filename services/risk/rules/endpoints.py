@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from kit.auth import Principal
+from kit.auth import Principal, RequireAcr
 from kit.db import DBSession
 from kit.permissions import RequirePermission
 from services.risk.deps import Permissions, Rules, Settings
@@ -27,6 +27,8 @@ staff = APIRouter(prefix="/staff/rulesets", tags=["rules"])
 
 Reader = Annotated[Principal, Depends(RequirePermission("risk:read"))]
 Modifier = Annotated[Principal, Depends(RequirePermission("risk:modify"))]
+#: Changing the rules needs a session that passed a second factor.
+StepUp = Depends(RequireAcr("aal2"))
 
 
 @staff.get("", response_model=RuleSetsOut, summary="Rule set versions")
@@ -42,7 +44,13 @@ async def show(version: int, session: DBSession, principal: Reader) -> RuleSetOu
     return RuleSetOut.of(row, service.approval_request(row) if row.state == "pending" else None)
 
 
-@staff.post("", response_model=RuleSetOut, status_code=status.HTTP_201_CREATED, summary="Propose a version")
+@staff.post(
+    "",
+    response_model=RuleSetOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Propose a version",
+    dependencies=[StepUp],
+)
 async def propose(body: RuleSetIn, session: DBSession, principal: Modifier) -> RuleSetOut:
     """A candidate version (state `pending`), validated (every rule compiles and answers true/false).
     `approval_request` is what to submit to permissions (`POST /v1/permissions/staff/approvals`);
@@ -51,7 +59,9 @@ async def propose(body: RuleSetIn, session: DBSession, principal: Modifier) -> R
     return RuleSetOut.of(row, service.approval_request(row))
 
 
-@staff.post("/{version}/activation", response_model=RuleSetOut, summary="Make an approved version live")
+@staff.post(
+    "/{version}/activation", response_model=RuleSetOut, summary="Make an approved version live", dependencies=[StepUp]
+)
 async def activate(
     version: int, *, body: ActivationIn, session: DBSession, permissions: Permissions, rules: Rules, principal: Modifier
 ) -> RuleSetOut:
@@ -60,7 +70,7 @@ async def activate(
     return RuleSetOut.of(row)
 
 
-@staff.post("/{version}/shadow", response_model=RuleSetOut, summary="Run a candidate in shadow")
+@staff.post("/{version}/shadow", response_model=RuleSetOut, summary="Run a candidate in shadow", dependencies=[StepUp])
 async def shadow(version: int, body: ShadowIn, session: DBSession, rules: Rules, principal: Modifier) -> RuleSetOut:
     """Beside the live set, on every scored transaction: recorded and compared, never acted on."""
     row = await service.set_shadow(session, rules, version, body.enabled, actor=principal.subject)

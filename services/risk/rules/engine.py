@@ -66,6 +66,7 @@ SAMPLE_CONTEXT: dict[str, Any] = {
     "ip_allowed": False,
     "device_allowed": False,
     "payee_allowed": False,
+    "payee_phishing": False,
     "risk_level": "low",
 }
 

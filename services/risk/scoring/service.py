@@ -189,7 +189,7 @@ async def score_transaction(
                         "reasons": shadow.reasons,
                     },
                 )
-            await decisions.act(session, settings, facts, verdict)
+            await decisions.act(session, settings, facts, verdict, risk_level)
     except Exception as exc:
         if not _unavailable(exc):
             raise

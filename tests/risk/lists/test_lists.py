@@ -100,3 +100,17 @@ async def test_a_removed_block_no_longer_counts_and_an_allowed_payee_is_not_new(
     assert "new_payee" in {r["code"] for r in after["reasons"]}
     allowed = await risk.score(customer_id=customer, payee=payee)
     assert "new_payee" not in {r["code"] for r in allowed["reasons"]}
+
+
+async def test_paying_a_merchant_on_a_phishing_domain_is_blocked(risk: Risk) -> None:
+    domain = f"bank-verify-{uuid.uuid4().hex[:6]}.example"
+    await risk.client.post(
+        "/internal/lists/phishing_domain/entries",
+        json={"value": domain, "verdict": "block", "reason": "phishing kit"},
+        headers=risk.service("incidents"),
+    )
+    body = await risk.score(payee=f"https://{domain.upper()}/pay?id=1", kind="card_payment")
+    assert "phishing_payee" in {r["code"] for r in body["reasons"]}
+    assert body["decision"] in {"block", "freeze"}
+    clean = await risk.score(payee="https://shop.example/pay", kind="card_payment")
+    assert "phishing_payee" not in {r["code"] for r in clean["reasons"]}

@@ -105,3 +105,12 @@ async def test_a_candidate_is_backtested_shadowed_and_goes_live_only_with_an_app
     assert now_live["ruleset_version"] == version
     versions = (await risk.client.get("/staff/rulesets", headers=risk.staff())).json()["rulesets"]
     assert {v["version"]: v["state"] for v in versions}[1] == "retired"
+
+
+async def test_changing_rules_needs_a_second_factor_session(risk: Risk) -> None:
+    response = await risk.client.post(
+        "/staff/rulesets",
+        json={"rules": [{"code": "x", "expression": "amount_minor > 1", "weight": 0.1}]},
+        headers=risk.staff(acr="aal1", amr=("pwd",)),
+    )
+    assert response.status_code == 403

@@ -188,3 +188,13 @@ async def test_scoring_needs_the_score_scope(risk: Risk) -> None:
         "/internal/transactions/score", json=transaction(currency="yuan"), headers=risk.service()
     )
     assert bad.status_code == 422
+
+
+async def test_a_first_step_up_makes_the_customer_medium_risk(risk: Risk) -> None:
+    customer = new_id()
+    await risk.score(customer_id=customer, occurred_at=T0 - timedelta(days=1), region="CN-31")
+    await risk.login(account_id=customer, region="CN-11", occurred_at=T0.isoformat())
+    body = await risk.score(customer_id=customer, occurred_at=T0 + minutes(1), region="CN-31")
+    assert body["decision"] == "step_up"
+    levels = await risk.outbox_rows(f"risk-level:{customer}:%")
+    assert [r["payload"]["level"] for r in levels] == ["medium"]
