@@ -39,7 +39,12 @@ from services.risk.learning.history import LABEL_DELAY, read_history
 from services.risk.learning.model import load_model, sha256_of
 from services.risk.learning.training import Dataset, Windows, datasets, fit
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "fdh" / "transactions-2018-04-to-07.csv.gz"
+_FILE = Path("shared") / "datasets" / "fdh" / "transactions-2018-04-to-07.csv.gz"
+#: ``../shared/`` next to the checkout (a worktree sits one level deeper).
+DATA = next(
+    (p / _FILE for p in Path(__file__).resolve().parents[1].parents if (p / _FILE).exists()),
+    Path(__file__).resolve().parents[2] / _FILE,
+)
 WINDOWS = Windows(
     train_from=datetime(2018, 4, 1, tzinfo=UTC),
     train_to=datetime(2018, 7, 1, tzinfo=UTC),
