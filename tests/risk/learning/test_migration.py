@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.risk.models import SCHEMA, Base
 
+
 async def test_registry_models_and_migration_agree(database_url: str) -> None:
     def diff(connection: Connection) -> list[Any]:
         context = MigrationContext.configure(
