@@ -36,10 +36,16 @@ from sklearn.ensemble import RandomForestClassifier
 from services.risk.learning.evaluation import Metrics, evaluate
 from services.risk.learning.features import HistoryEvent
 from services.risk.learning.history import LABEL_DELAY, read_history
-from services.risk.learning.model import load_model, sha256_of
+from services.risk.learning.model import LightGBMScorer, load_model, sha256_of
+from services.risk.learning.replay import replay
 from services.risk.learning.training import Dataset, Windows, datasets, fit
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "fdh" / "transactions-2018-04-to-07.csv.gz"
+_FILE = Path("shared") / "datasets" / "fdh" / "transactions-2018-04-to-07.csv.gz"
+#: ``../shared/`` next to the checkout (a worktree sits one level deeper).
+DATA = next(
+    (p / _FILE for p in Path(__file__).resolve().parents[1].parents if (p / _FILE).exists()),
+    Path(__file__).resolve().parents[2] / _FILE,
+)
 WINDOWS = Windows(
     train_from=datetime(2018, 4, 1, tzinfo=UTC),
     train_to=datetime(2018, 7, 1, tzinfo=UTC),
@@ -97,13 +103,28 @@ def random_forest(events: Sequence[HistoryEvent], test: Dataset) -> tuple[Metric
     test_rows = (at >= WINDOWS.test_from) & (at < WINDOWS.test_to)
     labels = np.array([e.label == "fraud" for e in events])
     forest = RandomForestClassifier(
-        n_estimators=100, max_depth=20, max_samples=0.25, n_jobs=2, random_state=0, min_samples_leaf=2
+        n_estimators=100, max_depth=20, max_samples=0.1, n_jobs=2, random_state=0, min_samples_leaf=2
     )
     forest.fit(features[train_rows], labels[train_rows])
     scores = forest.predict_proba(features[test_rows])[:, 1]
     ordered_test = [e for e in events if WINDOWS.test_from <= e.occurred_at < WINDOWS.test_to]
     assert [e.customer_id for e in ordered_test] == test.cards
     return evaluate(test.occurred_at, test.cards, test.labels, scores), time.perf_counter() - started
+
+
+def single_row_cost(scorer: LightGBMScorer, events: Sequence[HistoryEvent]) -> None:
+    """What scoring pays per transaction: ``predict()`` on one FeatureInput (vector, leaves, contributions)."""
+    features = [f for _, f in replay(events)]
+    for f in features[:500]:
+        scorer.predict(f)
+    timings = []
+    for f in features:
+        started = time.perf_counter_ns()
+        scorer.predict(f)
+        timings.append(time.perf_counter_ns() - started)
+    timings.sort()
+    p50, p99 = timings[len(timings) // 2] / 1000, timings[int(len(timings) * 0.99)] / 1000
+    print(f"single-row predict() with top features: p50 {p50:.0f} us, p99 {p99:.0f} us ({len(timings)} rows)")
 
 
 def sample(events: list[HistoryEvent], fraction: float) -> list[HistoryEvent]:
@@ -147,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ours = evaluate(test.occurred_at, test.cards, test.labels, scorer.predict_matrix(test.matrix()))
     ours_seconds = time.perf_counter() - started
     print(line("LightGBM, service features", ours, ours_seconds), flush=True)
+
+    single_row_cost(scorer, events[-20_000:])
 
     forest, forest_seconds = random_forest(events, test)
     print(line("random forest, handbook features", forest, forest_seconds), flush=True)

@@ -28,18 +28,18 @@ from services.risk.learning.replay import replay
 
 DEFAULT_PARAMS: Mapping[str, Any] = {
     "objective": "binary",
-    "learning_rate": 0.1,
+    "learning_rate": 0.05,
     "num_leaves": 31,
-    "min_data_in_leaf": 50,
+    "min_data_in_leaf": 200,
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
-    "feature_fraction": 0.8,
+    "feature_fraction": 0.5,
     "seed": 7,
     "deterministic": True,
     "num_threads": 1,
     "verbose": -1,
 }
-DEFAULT_ROUNDS = 150
+DEFAULT_ROUNDS = 300
 
 
 class BadWindows(ValueError):
