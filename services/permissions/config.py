@@ -29,6 +29,13 @@ class ApprovalPolicy(BaseModel):
     )
     threshold_field: str | None = None
     threshold: int | None = None
+    subject_fields: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Payload fields naming the people the operation is about or benefits (a reader, an account, a "
+            "subject); whoever they name may not decide on it, so a beneficiary is never their own checker."
+        ),
+    )
     description: str = ""
 
 
@@ -58,18 +65,21 @@ def default_policies() -> dict[str, ApprovalPolicy]:
             ttl_seconds=3_600,
             threshold_field="amount_minor",
             threshold=5_000_000,
+            subject_fields=("account_id", "customer_id"),
             description="A transfer of 50,000.00 or more (amount in minor units).",
         ),
         "account.unfreeze": ApprovalPolicy(
             approver_permission="account:unfreeze",
             ttl_seconds=86_400,
             executors=("identity",),
+            subject_fields=("account_id", "customer_id", "subject"),
             description="Unfreezing a customer account frozen by risk or an incident.",
         ),
         "account.change": ApprovalPolicy(
             approver_permission="approval:approve",
             ttl_seconds=86_400,
             executors=("identity",),
+            subject_fields=("account_id", "customer_id", "subject"),
             description="Staff-initiated change of a customer's account data.",
         ),
         "vault.unmasked_read": ApprovalPolicy(
@@ -77,7 +87,23 @@ def default_policies() -> dict[str, ApprovalPolicy]:
             approver_role="compliance_officer",
             ttl_seconds=3_600,
             executors=("vault",),
+            subject_fields=("reader", "subjects"),
             description="Reading unmasked personal data (bulk or sensitive).",
+        ),
+        "vault.over_quota_read": ApprovalPolicy(
+            approver_permission="approval:approve",
+            approver_role="compliance_officer",
+            ttl_seconds=3_600,
+            executors=("vault",),
+            subject_fields=("reader",),
+            description="A read of personal data past the reader's quota for the window.",
+        ),
+        "vault.shred": ApprovalPolicy(
+            approver_permission="approval:approve",
+            ttl_seconds=86_400,
+            executors=("vault",),
+            subject_fields=("subject_id",),
+            description="Crypto-shredding a customer's personal data (irreversible).",
         ),
         "vault.key_delete": ApprovalPolicy(
             required_approvals=2,
