@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
 from kit.audit import signing_key_from_secret
-from kit.auth import Customer, Principal
+from kit.auth import Customer, Principal, RequireAcr
 from kit.db import DBSession
 from kit.permissions import RequirePermission
 from services.vault.access.policy import PERM_AUDIT, PERM_VERIFY
@@ -24,7 +24,7 @@ from services.vault.access.schemas import AccessEntry, AccessPage, ChainReport, 
 from services.vault.models import audit_log
 from services.vault.state import VaultDep
 
-staff_router = APIRouter(prefix="/staff/access-log", tags=["access log"])
+staff_router = APIRouter(prefix="/staff/access-log", tags=["access log"], dependencies=[Depends(RequireAcr("aal2"))])
 customer_router = APIRouter(prefix="/customer/access-log", tags=["access log"])
 
 Auditor = Annotated[Principal, Depends(RequirePermission(PERM_AUDIT))]
@@ -51,7 +51,7 @@ async def query_access_log(
     outcome: str | None = Query(default=None, pattern=r"^[a-z_]{1,32}$"),
     since: datetime | None = None,
     until: datetime | None = None,
-    after: int = Query(default=0, ge=0, description="Return entries after this sequence number."),
+    after: int = Query(default=0, ge=0, le=2**63 - 1, description="Return entries after this sequence number."),
     limit: int = Query(default=100, ge=1, le=500),
     all_actions: bool = Query(default=False, description="Every vault audit entry, not only accesses."),
 ) -> AccessPage:
