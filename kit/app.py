@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
 from starlette.responses import Response
 
-from kit.audit import AuditLog, export_checkpoint, signing_key_from_secret
+from kit.audit import AuditLog, export_checkpoint, mac_key_from_secret, signing_key_from_secret
 from kit.auth import TokenVerifier, authenticate
 from kit.db import create_database
 from kit.errors import install_error_handlers
@@ -63,6 +63,11 @@ class ServiceSpec:
 def create_app(spec: ServiceSpec) -> FastAPI:
     settings = spec.settings
     configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
+    if spec.audit_log is not None:
+        # Every entry carries an HMAC under a key derived from the audit secret: the database never sees it.
+        spec.audit_log.use_mac_key(
+            mac_key_from_secret(settings.audit_signing_key.get_secret_value(), spec.audit_log.schema)
+        )
     provider = tracer_provider_for(settings.service_name, settings.otlp_endpoint)
     instrument_httpx(provider)
 

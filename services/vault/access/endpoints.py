@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
-from kit.audit import signing_key_from_secret
+from kit.audit import MAC_FIELD, verify_configured
 from kit.auth import Customer, Principal, RequireAcr
 from kit.db import DBSession
 from kit.permissions import RequirePermission
@@ -38,6 +38,11 @@ ACCESS_ACTIONS = (
     "vault.transit.decrypt",
     "vault.transit.rewrap",
 )
+
+
+def without_mac(detail: dict[str, Any]) -> dict[str, Any]:
+    """An entry's detail as readers see it: the chain's MAC is integrity data, not content."""
+    return {k: v for k, v in detail.items() if k != MAC_FIELD}
 
 
 @staff_router.get("", response_model=AccessPage)
@@ -89,7 +94,7 @@ async def query_access_log(
             action=r.action,
             target=r.target,
             outcome=r.outcome,
-            detail=r.detail,
+            detail=without_mac(r.detail),
             request_id=r.request_id,
         )
         for r in rows
@@ -108,8 +113,12 @@ async def query_access_log(
 async def verify_access_log(session: DBSession, vault: VaultDep, auditor: Verifier) -> ChainReport:
     """Walk the whole chain and its signed checkpoints; report the first entry not as written
     (needs `audit:verify`)."""
-    key = signing_key_from_secret(vault.settings.audit_signing_key.get_secret_value())
-    report = await audit_log.verify(session, key.public_key())
+    report = await verify_configured(
+        audit_log,
+        session,
+        signing_secret=vault.settings.audit_signing_key.get_secret_value(),
+        checkpoint_file=vault.settings.audit_checkpoint_file,
+    )
     return ChainReport(
         ok=report.ok,
         entries_checked=report.entries_checked,
