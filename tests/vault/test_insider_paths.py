@@ -172,3 +172,19 @@ def test_the_ledger_is_mandatory_outside_development() -> None:
             require_shred_ledger(environment, None)
         require_shred_ledger(environment, "/worm/shred.ledger")
     require_shred_ledger("development", None)
+
+
+async def test_an_unlisted_service_learns_nothing_and_is_logged(vault: VaultClient) -> None:
+    record = await identity_record(vault)
+    for path, body in [
+        (f"/internal/records/{record['id']}/reads", {"purpose": "authentication", "fields": ["phone"]}),
+        (f"/internal/records/{uuid.uuid4()}/reads", {"purpose": "authentication", "fields": ["phone"]}),
+        ("/internal/records", {"not": "even valid"}),
+    ]:
+        response = await vault.http.post(path, json=body, headers=vault.service("billing"))
+        assert response.status_code == 403, response.text  # the same answer whether the record exists or not
+        assert response.json()["code"] == "vault_access_denied"
+    log = await vault.http.get(
+        "/staff/access-log", params={"actor": "billing", "outcome": "denied"}, headers=vault.staff("audit:read")
+    )
+    assert len(log.json()["entries"]) == 3

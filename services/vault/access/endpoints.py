@@ -37,6 +37,7 @@ ACCESS_ACTIONS = (
     "vault.integrity_failure",
     "vault.transit.decrypt",
     "vault.transit.rewrap",
+    "vault.service_refused",
 )
 
 

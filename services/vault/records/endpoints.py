@@ -83,9 +83,20 @@ class ListedService:
         self.settings_names = settings_names
         self.what = what
 
-    async def __call__(self, caller: ServiceCaller, vault: VaultDep) -> Principal:
+    async def __call__(self, request: Request, caller: ServiceCaller, vault: VaultDep) -> Principal:
         allowed = [client for name in self.settings_names for client in getattr(vault.settings, name)]
-        authorize_service(caller, allowed, self.what)
+        try:
+            authorize_service(caller, allowed, self.what)
+        except SuiteError as exc:
+            # Refused attempts land in the access log too (in a transaction of their own).
+            await audit_outside(
+                request,
+                caller,
+                action="vault.service_refused",
+                outcome="denied",
+                detail={"path": request.url.path, "method": request.method, "reason": exc.code},
+            )
+            raise
         return caller
 
 
