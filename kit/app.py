@@ -13,19 +13,22 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
 from starlette.responses import Response
 
-from kit.audit import AuditLog, export_checkpoint, signing_key_from_secret
+from kit.audit import AuditLog, export_checkpoint, mac_key_from_secret, signing_key_from_secret
 from kit.audit_verification import audit_verification_router
 from kit.auth import TokenVerifier, authenticate
 from kit.db import create_database
 from kit.errors import install_error_handlers
 from kit.health import health_router
 from kit.http import ServiceClient
+from kit.inputs import refuse_control_characters
 from kit.logging import configure_logging
 from kit.middleware import MetricsMiddleware, RequestIdMiddleware
+from kit.openapi import document_problems
 from kit.outbox import Outbox, OutboxWorker, RetryPolicy
 from kit.permissions import PermissionClient
 from kit.revocation import RevocationFeed
@@ -61,6 +64,11 @@ class ServiceSpec:
 def create_app(spec: ServiceSpec) -> FastAPI:
     settings = spec.settings
     configure_logging(settings.service_name, level=settings.log_level, json=settings.log_json)
+    if spec.audit_log is not None:
+        # Every entry carries an HMAC under a key derived from the audit secret: the database never sees it.
+        spec.audit_log.use_mac_key(
+            mac_key_from_secret(settings.audit_signing_key.get_secret_value(), spec.audit_log.schema)
+        )
     provider = tracer_provider_for(settings.service_name, settings.otlp_endpoint)
     instrument_httpx(provider)
 
@@ -112,16 +120,39 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router(settings.schema_name, spec.migrations_dir))
     app.add_api_route("/metrics", _metrics, include_in_schema=False)
+    # One gate for every string the API accepts (NUL and other control characters: a 422 naming the
+    # field), after authentication so an anonymous caller learns nothing but 401.
+    refuse = Depends(refuse_control_characters)
     for router in spec.public_routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=[refuse])
     for router in spec.routers:
-        app.include_router(router, dependencies=[Depends(authenticate)])
+        app.include_router(router, dependencies=[Depends(authenticate), refuse])
     if spec.audit_log is not None:
         # Every service proves its own chain on request (scope audit:verify).
-        app.include_router(audit_verification_router(spec.audit_log), dependencies=[Depends(authenticate)])
+        app.include_router(audit_verification_router(spec.audit_log), dependencies=[Depends(authenticate), refuse])
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
     app.add_middleware(RequestIdMiddleware)
+    _document_problems(app, spec.routers)
     return app
+
+
+def _document_problems(app: FastAPI, authenticated_routers: Sequence[APIRouter]) -> None:
+    """Generate the OpenAPI with every error response as problem+json (kit/openapi.py)."""
+    authenticated = {
+        (method, route.path)
+        for router in authenticated_routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+    }
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate(), authenticated)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _start_background_work(

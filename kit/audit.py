@@ -20,6 +20,21 @@ removed, reordered, or a tail truncated behind a checkpoint.
 The append runs on the request transaction's asyncpg connection (:mod:`kit.statements`):
 it is the fixed cost of every audited request.
 
+Keyed entries (issue 13, item 13): the chain's SHA-256 is computed by the
+database, so a compromised database role could append entries that chain
+correctly. Each entry therefore also carries an HMAC-SHA256 of its content
+(everything but the sequence number, which only the database knows) under a
+key the database never sees: derived from the service's ``audit_signing_key``
+setting and the schema (:func:`mac_key_from_secret`), installed by the app
+factory (:meth:`AuditLog.use_mac_key`). The MAC rides inside ``detail`` under
+``_mac`` (so it is hashed into the chain too, and no table changes);
+:class:`AuditRecord` lifts it out again (``record.mac``). :meth:`AuditLog.verify`
+with a key refuses an entry whose MAC is wrong (``forged_entry``) and, after
+the first keyed entry, one without a MAC (``unkeyed_entry``); older unkeyed
+entries before it still verify by chain and checkpoints. With
+``extra_checkpoints`` from the WORM file (:func:`load_checkpoints`) the
+verifier holds the chain against the copies the service cannot rewrite.
+
 Entries carry ids and vault tokens, never personal data.
 """
 
@@ -28,6 +43,7 @@ from __future__ import annotations
 import base64
 import enum
 import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -70,6 +86,20 @@ from kit.statements import Statement
 
 GENESIS_HASH = bytes(32)
 _VERIFY_BATCH = 1000
+#: Where an entry's MAC rides in its ``detail`` (hashed into the chain with the rest).
+MAC_FIELD = "_mac"
+
+
+def mac_key_from_secret(secret: str, schema: str) -> bytes:
+    """The key of a service's entry MACs: derived from its audit secret, never stored in the database."""
+    return hmac.new(secret.encode(), f"audit-entry-mac:v1:{schema}".encode(), hashlib.sha256).digest()
+
+
+def entry_mac(key: bytes, record: AuditRecord) -> str:
+    """HMAC-SHA256 (hex) of everything in the entry but its sequence number and the MAC itself."""
+    fields = record.hashed_fields(with_mac=False)
+    del fields["seq"]
+    return hmac.new(key, canonical(fields), hashlib.sha256).hexdigest()
 
 
 def signing_key_from_secret(secret: str) -> Ed25519PrivateKey:
@@ -165,6 +195,8 @@ class AuditLog:
         if metadata.schema is None:
             raise ValueError("audit tables need a metadata bound to a service schema")
         self.schema: str = metadata.schema
+        #: Set by the app factory from settings (:func:`mac_key_from_secret`); None writes unkeyed entries.
+        self.mac_key: bytes | None = None
         self.entries = Table(
             "audit_entry",
             metadata,
@@ -203,6 +235,10 @@ class AuditLog:
         )
         append = f"WITH {self.append_ctes()} SELECT seq, prev_hash, entry_hash FROM {APPENDED}"  # noqa: S608
         self._statement = Statement(text(append).bindparams(*self.append_binds()))
+
+    def use_mac_key(self, key: bytes | None) -> None:
+        """Key every entry appended from now on (and the default key of :meth:`verify`)."""
+        self.mac_key = key
 
     def append_ctes(self) -> str:
         """The append as two CTEs for the ``WITH`` of a statement (see the module docstring for why it is safe).
@@ -286,6 +322,8 @@ class AuditLog:
             prev_hash=b"",
             entry_hash=b"",
         )
+        if self.mac_key is not None:
+            record.mac = entry_mac(self.mac_key, record)
         fields = record.hashed_fields()
         del fields["seq"]
         before_seq, after_seq = canonical_around_seq(fields)
@@ -354,14 +392,22 @@ class AuditLog:
             for r in rows
         ]
 
-    async def verify(  # noqa: PLR0911 (one early return per kind of tampering)
+    async def verify(  # noqa: PLR0911, PLR0912 (one early return per kind of tampering)
         self,
         session: AsyncSession,
         public_key: Ed25519PublicKey,
         *,
         extra_checkpoints: Iterable[Checkpoint] = (),
+        mac_key: bytes | None = None,
     ) -> VerificationReport:
-        """Walk the whole chain; report the first entry that is not as written."""
+        """Walk the whole chain; report the first entry that is not as written.
+
+        ``mac_key`` (default: the key installed with :meth:`use_mac_key`) checks every entry's MAC;
+        ``extra_checkpoints`` (the WORM copies, :func:`load_checkpoints`) are held against the chain
+        like the stored ones, so deleting a checkpoint row hides nothing.
+        """
+        mac_key = mac_key if mac_key is not None else self.mac_key
+        keyed_seen = False
         checkpoints = {cp.seq: cp for cp in await self.stored_checkpoints(session)}
         for cp in extra_checkpoints:
             checkpoints.setdefault(cp.seq, cp)
@@ -392,6 +438,15 @@ class AuditLog:
                     return VerificationReport.failed(record.seq, Problem.broken_link, checked, len(checkpoints))
                 if compute_hash(prev_hash, record.hashed_fields()) != record.entry_hash:
                     return VerificationReport.failed(record.seq, Problem.altered_entry, checked, len(checkpoints))
+                if mac_key is not None:
+                    if record.mac is not None:
+                        keyed_seen = True
+                        if not hmac.compare_digest(record.mac, entry_mac(mac_key, record)):
+                            return VerificationReport.failed(
+                                record.seq, Problem.forged_entry, checked, len(checkpoints)
+                            )
+                    elif keyed_seen:
+                        return VerificationReport.failed(record.seq, Problem.unkeyed_entry, checked, len(checkpoints))
                 signed = checkpoints.get(record.seq)
                 if signed is not None and signed.entry_hash != record.entry_hash:
                     return VerificationReport.failed(record.seq, Problem.checkpoint_mismatch, checked, len(checkpoints))
@@ -403,6 +458,15 @@ class AuditLog:
         if beyond:
             return VerificationReport.failed(last_seq + 1, Problem.truncated, checked, len(checkpoints))
         return VerificationReport(ok=True, entries_checked=checked, checkpoints_checked=len(checkpoints))
+
+
+def _mac_problem(record: AuditRecord, mac_key: bytes | None, keyed_seen: bool) -> Problem | None:
+    """What is wrong with the entry's MAC, if a key is given: forged, or missing after keyed entries began."""
+    if mac_key is None:
+        return None
+    if record.mac is None:
+        return Problem.unkeyed_entry if keyed_seen else None
+    return None if hmac.compare_digest(record.mac, entry_mac(mac_key, record)) else Problem.forged_entry
 
 
 @dataclass(slots=True)
@@ -420,8 +484,14 @@ class AuditRecord:
     trace_id: str | None
     prev_hash: bytes
     entry_hash: bytes
+    #: HMAC of the entry (hex) under the service's key; None for an unkeyed (older) entry.
+    mac: str | None = None
 
-    def hashed_fields(self) -> dict[str, Any]:
+    def stored_detail(self) -> dict[str, Any]:
+        """``detail`` as stored: with the MAC under ``_mac`` when the entry is keyed."""
+        return self.detail if self.mac is None else {**self.detail, MAC_FIELD: self.mac}
+
+    def hashed_fields(self, *, with_mac: bool = True) -> dict[str, Any]:
         return {
             "seq": self.seq,
             "id": str(self.id),
@@ -431,7 +501,7 @@ class AuditRecord:
             "action": self.action,
             "target": self.target,
             "outcome": self.outcome,
-            "detail": self.detail,
+            "detail": self.stored_detail() if with_mac else self.detail,
             "request_id": self.request_id,
             "trace_id": self.trace_id,
         }
@@ -446,7 +516,7 @@ class AuditRecord:
             "action": self.action,
             "target": self.target,
             "outcome": self.outcome,
-            "detail": self.detail,
+            "detail": self.stored_detail(),
             "request_id": self.request_id,
             "trace_id": self.trace_id,
             "prev_hash": self.prev_hash,
@@ -456,7 +526,14 @@ class AuditRecord:
     @classmethod
     def from_row(cls, row: Any) -> AuditRecord:
         m = row._mapping
-        return cls(**{name: m[name] for name in cls.__slots__})
+        values = {name: m[name] for name in cls.__slots__ if name != "mac"}
+        detail = values["detail"]
+        mac = None
+        if isinstance(detail, dict) and isinstance(detail.get(MAC_FIELD), str):
+            detail = dict(detail)
+            mac = detail.pop(MAC_FIELD)
+        values["detail"] = detail
+        return cls(**values, mac=mac)
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,6 +603,16 @@ def export_checkpoint(cp: Checkpoint, sink: Path) -> None:
         fh.write(cp.to_json() + "\n")
 
 
+async def verify_configured(
+    audit_log: AuditLog, session: AsyncSession, *, signing_secret: str, checkpoint_file: str | None
+) -> VerificationReport:
+    """Verify a service's chain as configured: its checkpoint key, its entry MAC key (installed by the app
+    factory) and, when ``checkpoint_file`` (the WORM copy) is set, every checkpoint written there."""
+    public_key = signing_key_from_secret(signing_secret).public_key()
+    worm = load_checkpoints(Path(checkpoint_file), audit_log.schema) if checkpoint_file else []
+    return await audit_log.verify(session, public_key, extra_checkpoints=worm)
+
+
 def load_checkpoints(sink: Path, schema: str) -> list[Checkpoint]:
     if not sink.exists():
         return []
@@ -540,6 +627,10 @@ class Problem(enum.StrEnum):
     truncated = "truncated"
     checkpoint_mismatch = "checkpoint_mismatch"
     forged_checkpoint = "forged_checkpoint"
+    #: A keyed entry whose MAC does not match (written without the service's key).
+    forged_entry = "forged_entry"
+    #: An entry without a MAC after keyed entries began.
+    unkeyed_entry = "unkeyed_entry"
 
 
 @dataclass(frozen=True, slots=True)

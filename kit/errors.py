@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -206,7 +206,43 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def is_data_error(exc: BaseException) -> bool:
+    """Whether the database (or the driver encoding a parameter) refused a value as such.
+
+    SQLSTATE class 22 (invalid byte sequence, numeric out of range, invalid text
+    representation...) and asyncpg's client-side ``DataError`` (a parameter it
+    cannot encode: an integer past int64, a lone surrogate) are bad input, not
+    a failure of the service.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (DataError, UnicodeEncodeError)) or type(current).__name__ == "DataError":
+            return True
+        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) and id(orig) not in seen else current.__cause__
+    return False
+
+
+async def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    # The driver's message may quote the value (personal data): log the class only.
+    logger.warning("database refused a value on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return problem_response(
+        request,
+        status=422,
+        code="invalid_value",
+        title="Invalid value",
+        detail="A value in the request cannot be stored or compared (out of range or not valid text).",
+    )
+
+
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if is_data_error(exc):
+        return await _data_error(request, exc)
     logger.error("database unavailable on %s %s: %s", request.method, request.url.path, exc.__class__.__name__)
     return problem_response(
         request,
@@ -223,10 +259,14 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     # database being unavailable, whatever class the driver gave the error; anything else is a bug.
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return await _database_unavailable(request, exc)
+    if is_data_error(exc):
+        return await _data_error(request, exc)
     return await _unexpected_error(request, exc)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    if is_data_error(exc):
+        return await _data_error(request, exc)
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(
         request,
@@ -242,6 +282,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error_async)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
     # asyncpg raises plain OSErrors (refused, reset) when the server is gone;
     # SQLAlchemy wraps lost connections, pool exhaustion and cancelled statements.
     for unavailable in (InterfaceError, OperationalError, PoolTimeout, ConnectionError):

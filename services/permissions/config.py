@@ -29,6 +29,13 @@ class ApprovalPolicy(BaseModel):
     )
     threshold_field: str | None = None
     threshold: int | None = None
+    subject_fields: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Payload fields naming the people the operation is about or benefits (a reader, an account, a "
+            "subject); whoever they name may not decide on it, so a beneficiary is never their own checker."
+        ),
+    )
     description: str = ""
 
 
@@ -61,18 +68,21 @@ def default_policies() -> dict[str, ApprovalPolicy]:
             # The bank's core system executes transfers: its API client (registered by identity) is the
             # only service that may consume the approval (issue 13 item 9: no policy without executors).
             executors=("core-banking",),
+            subject_fields=("account_id", "customer_id"),
             description="A transfer of 50,000.00 or more (amount in minor units).",
         ),
         "account.unfreeze": ApprovalPolicy(
             approver_permission="account:unfreeze",
             ttl_seconds=86_400,
             executors=("identity",),
+            subject_fields=("account_id", "customer_id", "subject"),
             description="Unfreezing a customer account frozen by risk or an incident.",
         ),
         "account.change": ApprovalPolicy(
             approver_permission="approval:approve",
             ttl_seconds=86_400,
             executors=("identity",),
+            subject_fields=("account_id", "customer_id", "subject"),
             description="Staff-initiated change of a customer's account data.",
         ),
         "risk.ruleset_change": ApprovalPolicy(
@@ -85,6 +95,7 @@ def default_policies() -> dict[str, ApprovalPolicy]:
             approver_permission="account:close",
             ttl_seconds=86_400,
             executors=("identity",),
+            subject_fields=("account_id",),
             description="Closing any account (customer or staff): a second person approves, identity executes.",
         ),
         "vault.unmasked_read": ApprovalPolicy(
@@ -92,7 +103,23 @@ def default_policies() -> dict[str, ApprovalPolicy]:
             approver_role="compliance_officer",
             ttl_seconds=3_600,
             executors=("vault",),
+            subject_fields=("reader", "subjects"),
             description="Reading unmasked personal data (bulk or sensitive).",
+        ),
+        "vault.over_quota_read": ApprovalPolicy(
+            approver_permission="approval:approve",
+            approver_role="compliance_officer",
+            ttl_seconds=3_600,
+            executors=("vault",),
+            subject_fields=("reader",),
+            description="A read of personal data past the reader's quota for the window.",
+        ),
+        "vault.shred": ApprovalPolicy(
+            approver_permission="approval:approve",
+            ttl_seconds=86_400,
+            executors=("vault",),
+            subject_fields=("subject_id",),
+            description="Crypto-shredding a customer's personal data (irreversible).",
         ),
         "vault.key_delete": ApprovalPolicy(
             required_approvals=2,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from kit.settings import DEV_SECRET_MARKER, ServiceSettings
@@ -91,7 +91,47 @@ class VaultSettings(ServiceSettings):
     shred_ledger_file: str | None = Field(
         default=None,
         description=(
-            "Optional append-only file (WORM mount) that receives every shredded subject id; "
-            "restore applies it so an older backup cannot bring a shredded subject back."
+            "Append-only file (WORM mount) that receives every shredded subject id inside the shred's own "
+            "transaction (written before the commit); restore applies it so a crash or an older backup cannot "
+            "bring a shredded subject back. Required outside development and test."
         ),
     )
+    contact_fields: list[str] = Field(
+        default=["phone", "email"],
+        description=(
+            "Fields that carry where one-time codes and notices go; on a record a contact owner stored, "
+            "staff may not change them (contact changes go through identity's own verified flow)."
+        ),
+    )
+    contact_owners: list[str] = Field(
+        default=["identity"],
+        description="Service clients whose records' contact fields only the service itself may change.",
+    )
+    read_quota_records: int = Field(
+        default=200,
+        ge=1,
+        description=(
+            "Records one staff member may read (masked or unmasked) per quota window; a read past it needs an "
+            "approved request (`vault.unmasked_read`, or `vault.over_quota_read` for a masked read)."
+        ),
+    )
+    read_quota_window_seconds: int = Field(
+        default=86_400, ge=60, description="Length of the per-reader quota window (fixed windows, UTC)."
+    )
+    read_quota_alert_ratio: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Share of the quota at which risk is told (once per reader and window) the reader approaches it.",
+    )
+
+    @model_validator(mode="after")
+    def _ledger_outside_development(self) -> VaultSettings:
+        require_shred_ledger(self.environment.value, self.shred_ledger_file)
+        return self
+
+
+def require_shred_ledger(environment: str, ledger: str | None) -> None:
+    """Outside development and test the vault refuses to start without its shred ledger."""
+    if ledger is None and environment not in ("development", "test"):
+        raise ValueError(f"{environment} needs VAULT_SHRED_LEDGER_FILE (the shred ledger is mandatory)")

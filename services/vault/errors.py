@@ -100,3 +100,13 @@ class RootKeyUnavailable(ServiceUnavailable):
 
     code = "root_key_unavailable"
     title = "A root key is not configured"
+
+
+class ContactChangeRefused(Forbidden):
+    code = "contact_change_refused"
+    title = "Contact fields change only through the owner's contact flow"
+
+
+class ShredLedgerUnavailable(ServiceUnavailable):
+    code = "shred_ledger_unavailable"
+    title = "The shred ledger cannot be written"

@@ -164,3 +164,24 @@ class RewrapJob(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReadUsage(Base):
+    """Records one staff member read in one quota window (masked or unmasked): the per-reader quota."""
+
+    __tablename__ = "read_usage"
+
+    reader: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    records: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReadQuotaAlert(Base):
+    """One row per reader and window once risk was told the reader approaches the quota."""
+
+    __tablename__ = "read_quota_alert"
+
+    reader: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    records: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
-from kit.audit import signing_key_from_secret
+from kit.audit import MAC_FIELD, signing_key_from_secret
 from kit.http import ServiceClient
 from services.identity.login.geo import OfflineGeoLookup
 from services.identity.login.signals import LoginContext, compute_signals
@@ -100,7 +100,8 @@ async def login_audits(app: FastAPI, account_id: str) -> list[tuple[str | None, 
             .where(entries.c.actor == account_id, entries.c.action == "login.succeeded")
             .order_by(entries.c.seq)
         )
-    return [(target, detail) for target, detail in rows]
+    # The entry's MAC (kit/audit.py, `_mac`) is integrity data, not what the entry says.
+    return [(target, {k: v for k, v in detail.items() if k != MAC_FIELD}) for target, detail in rows]
 
 
 async def test_new_device_is_challenged_and_the_customer_told(client: httpx.AsyncClient, identity_app: FastAPI) -> None:

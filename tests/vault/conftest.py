@@ -83,6 +83,15 @@ class VaultClient:
     def customer(self, subject: str) -> dict[str, str]:
         return self.issuer.headers(subject=subject, kind="customer")
 
+    async def shred(self, subject: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        """Crypto-shred a subject as staff with an approved `vault.shred` request (maker-checker)."""
+        approval_id = self.permissions.approve("vault.shred", {"subject_id": subject})
+        return await self.http.delete(
+            f"/staff/subjects/{subject}",
+            params={"approval_id": approval_id},
+            headers=headers or self.staff("account:close"),
+        )
+
 
 async def start_vault(database_url: str, **overrides: Any) -> AsyncIterator[VaultClient]:
     overrides.setdefault("rewrap_enabled", False)

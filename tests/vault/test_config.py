@@ -28,9 +28,26 @@ def test_production_starts_with_real_keys() -> None:
         backup_key=key("backup_key"),
         audit_signing_key=key("audit_signing_key"),
         client_secret=key("client_secret"),
+        shred_ledger_file="/ledger/shred.ledger",
     )
     assert settings.root_key.get_secret_value().startswith("root_key")
     assert "k3y" not in repr(settings)
+
+
+def test_production_refuses_to_start_without_the_shred_ledger() -> None:
+    def key(name: str) -> SecretStr:
+        return SecretStr(f"{name}-k3y-m4t3r14l-0f-3n0ugh-l3ngth-xyz")
+
+    with pytest.raises(ValidationError, match="SHRED_LEDGER"):
+        VaultSettings(
+            environment="production",
+            database_url=SecretStr("postgresql+asyncpg://vault@db/suite"),
+            root_key=key("root_key"),
+            blind_index_key=key("blind_index_key"),
+            backup_key=key("backup_key"),
+            audit_signing_key=key("audit_signing_key"),
+            client_secret=key("client_secret"),
+        )
 
 
 def test_unknown_algorithm_is_refused() -> None:

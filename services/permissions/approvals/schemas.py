@@ -85,6 +85,9 @@ class ApprovalOut(BaseModel):
     required_approvals: int
     approver_permission: str
     approver_role: str | None
+    excluded_approvers: list[str] = Field(
+        default_factory=list, description="Who may not decide: the people the operation is about or benefits."
+    )
     created_at: datetime
     expires_at: datetime
     decided_at: datetime | None = None
@@ -111,6 +114,7 @@ class ApprovalOut(BaseModel):
             required_approvals=approval.required_approvals,
             approver_permission=approval.approver_permission,
             approver_role=approval.approver_role,
+            excluded_approvers=list(approval.excluded_approvers or []),
             created_at=approval.created_at,
             expires_at=approval.expires_at,
             decided_at=approval.decided_at,

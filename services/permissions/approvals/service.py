@@ -91,6 +91,18 @@ def requirement(settings: PermissionsSettings, operation: str, payload: Mapping[
     return True, f"{operation} always needs {policy.required_approvals} approval(s)"
 
 
+def payload_subjects(policy: ApprovalPolicy, payload: Any) -> set[str]:
+    """Whom the payload's subject fields name (a string, or a list of strings, per field)."""
+    if not isinstance(payload, Mapping):
+        return set()
+    found: set[str] = set()
+    for name in policy.subject_fields:
+        value = payload.get(name)
+        values = value if isinstance(value, list) else [value]
+        found.update(str(v) for v in values if isinstance(v, str | int) and not isinstance(v, bool))
+    return found
+
+
 async def create(
     session: AsyncSession,
     settings: PermissionsSettings,
@@ -112,7 +124,9 @@ async def create(
         required_approvals=policy.required_approvals,
         approver_permission=policy.approver_permission,
         approver_role=policy.approver_role,
-        excluded_approvers=sorted(set(excluded_approvers) - {requested_by}),
+        # The people the operation is about never check it: the ones the caller names and the ones
+        # the policy's subject fields name in the payload (a reader, an account, a subject).
+        excluded_approvers=sorted((set(excluded_approvers) | payload_subjects(policy, payload)) - {requested_by}),
         state=ApprovalState.pending,
         created_at=now,
         expires_at=now + timedelta(seconds=policy.ttl_seconds),

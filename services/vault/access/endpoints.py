@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
-from kit.audit import signing_key_from_secret
-from kit.auth import Customer, Principal
+from kit.audit import MAC_FIELD, verify_configured
+from kit.auth import Customer, Principal, RequireAcr
 from kit.db import DBSession
 from kit.permissions import RequirePermission
 from services.vault.access.policy import PERM_AUDIT, PERM_VERIFY
@@ -24,7 +24,7 @@ from services.vault.access.schemas import AccessEntry, AccessPage, ChainReport, 
 from services.vault.models import audit_log
 from services.vault.state import VaultDep
 
-staff_router = APIRouter(prefix="/staff/access-log", tags=["access log"])
+staff_router = APIRouter(prefix="/staff/access-log", tags=["access log"], dependencies=[Depends(RequireAcr("aal2"))])
 customer_router = APIRouter(prefix="/customer/access-log", tags=["access log"])
 
 Auditor = Annotated[Principal, Depends(RequirePermission(PERM_AUDIT))]
@@ -37,7 +37,13 @@ ACCESS_ACTIONS = (
     "vault.integrity_failure",
     "vault.transit.decrypt",
     "vault.transit.rewrap",
+    "vault.service_refused",
 )
+
+
+def without_mac(detail: dict[str, Any]) -> dict[str, Any]:
+    """An entry's detail as readers see it: the chain's MAC is integrity data, not content."""
+    return {k: v for k, v in detail.items() if k != MAC_FIELD}
 
 
 @staff_router.get("", response_model=AccessPage)
@@ -51,7 +57,7 @@ async def query_access_log(
     outcome: str | None = Query(default=None, pattern=r"^[a-z_]{1,32}$"),
     since: datetime | None = None,
     until: datetime | None = None,
-    after: int = Query(default=0, ge=0, description="Return entries after this sequence number."),
+    after: int = Query(default=0, ge=0, le=2**63 - 1, description="Return entries after this sequence number."),
     limit: int = Query(default=100, ge=1, le=500),
     all_actions: bool = Query(default=False, description="Every vault audit entry, not only accesses."),
 ) -> AccessPage:
@@ -89,7 +95,7 @@ async def query_access_log(
             action=r.action,
             target=r.target,
             outcome=r.outcome,
-            detail=r.detail,
+            detail=without_mac(r.detail),
             request_id=r.request_id,
         )
         for r in rows
@@ -108,8 +114,12 @@ async def query_access_log(
 async def verify_access_log(session: DBSession, vault: VaultDep, auditor: Verifier) -> ChainReport:
     """Walk the whole chain and its signed checkpoints; report the first entry not as written
     (needs `audit:verify`)."""
-    key = signing_key_from_secret(vault.settings.audit_signing_key.get_secret_value())
-    report = await audit_log.verify(session, key.public_key())
+    report = await verify_configured(
+        audit_log,
+        session,
+        signing_secret=vault.settings.audit_signing_key.get_secret_value(),
+        checkpoint_file=vault.settings.audit_checkpoint_file,
+    )
     return ChainReport(
         ok=report.ok,
         entries_checked=report.entries_checked,

@@ -34,6 +34,10 @@ from services.vault.state import PermissionGate
 
 #: Operation name of an approval for an unmasked read (``POST /v1/permissions/staff/approvals``).
 UNMASKED_READ_OPERATION = "vault.unmasked_read"
+#: Operation of the approval a masked read past the reader's quota needs.
+OVER_QUOTA_OPERATION = "vault.over_quota_read"
+#: Operation of the approval a staff crypto-shredding needs (maker-checker, executed by the vault).
+SHRED_OPERATION = "vault.shred"
 PERM_READ = "vault:read"
 PERM_DECRYPT = "vault:decrypt"
 PERM_WRITE = "account:modify"
@@ -107,12 +111,36 @@ def approval_reasons(intent: ReadIntent, settings: VaultSettings) -> list[str]:
     return reasons
 
 
-async def authorize_staff_read(
-    principal: Principal, intent: ReadIntent, gate: PermissionGate, settings: VaultSettings
+async def _consume_approval(
+    gate: PermissionGate, intent: ReadIntent, operation: str, payload: dict[str, Any], reasons: list[str]
 ) -> Authorization:
-    """Masked reads were admitted by the route's ``vault:read``; this decides unmasked ones."""
+    if intent.approval_id is None:
+        raise ApprovalRequired(
+            "this read needs an approved request: " + "; ".join(reasons),
+            operation=operation,
+            payload=payload,
+            payload_hash=payload_hash(payload),
+            reasons=reasons,
+        )
+    outcome = await gate.execute_approval(intent.approval_id, operation, payload)
+    return Authorization(approval_id=intent.approval_id, approved_by=[str(a) for a in outcome.get("approved_by", [])])
+
+
+async def authorize_staff_read(
+    principal: Principal,
+    intent: ReadIntent,
+    gate: PermissionGate,
+    settings: VaultSettings,
+    over_quota: str | None = None,
+) -> Authorization:
+    """Masked reads were admitted by the route's ``vault:read``; this decides unmasked ones and reads past
+    the reader's quota (``over_quota`` names why), which need an approved request."""
     if not intent.unmasked:
-        return Authorization()
+        if over_quota is None:
+            return Authorization()
+        return await _consume_approval(
+            gate, intent, OVER_QUOTA_OPERATION, approval_payload(principal.subject, intent), [over_quota]
+        )
     hidden = [n for n in intent.fields if not CLASS_POLICIES[FIELD_TYPES[n].data_class].staff_unmasked]
     if hidden:
         raise NotAllowed(f"{', '.join(sorted(hidden))} is never shown to staff unmasked", fields=sorted(hidden))
@@ -122,20 +150,12 @@ async def authorize_staff_read(
     if not decision.allowed:
         raise PermissionDenied(decision.reason, permission=PERM_DECRYPT)
     result = Authorization(grant_id=decision.grant_id, role=decision.role)
-    reasons = approval_reasons(intent, settings)
+    reasons = approval_reasons(intent, settings) + ([over_quota] if over_quota else [])
     if reasons:
         payload = approval_payload(principal.subject, intent)
-        if intent.approval_id is None:
-            raise ApprovalRequired(
-                "this unmasked read needs an approved request: " + "; ".join(reasons),
-                operation=UNMASKED_READ_OPERATION,
-                payload=payload,
-                payload_hash=payload_hash(payload),
-                reasons=reasons,
-            )
-        outcome = await gate.execute_approval(intent.approval_id, UNMASKED_READ_OPERATION, payload)
-        result.approval_id = intent.approval_id
-        result.approved_by = [str(a) for a in outcome.get("approved_by", [])]
+        approved = await _consume_approval(gate, intent, UNMASKED_READ_OPERATION, payload, reasons)
+        result.approval_id = approved.approval_id
+        result.approved_by = approved.approved_by
     return result
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, status
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.auth import Principal
+from kit.auth import Principal, RequireAcr
 from kit.db import DBSession
 from kit.permissions import RequirePermission
 from services.vault.access.policy import PERM_KEYS
@@ -29,8 +29,8 @@ from services.vault.keys.service import Purpose
 from services.vault.models import DataKey, KeyRing, KeyVersion, RewrapJob, audit_log, utcnow
 from services.vault.state import VaultDep
 
-router = APIRouter(prefix="/staff/keys", tags=["keys"])
-root_router = APIRouter(prefix="/staff/root-key", tags=["keys"])
+router = APIRouter(prefix="/staff/keys", tags=["keys"], dependencies=[Depends(RequireAcr("aal2"))])
+root_router = APIRouter(prefix="/staff/root-key", tags=["keys"], dependencies=[Depends(RequireAcr("aal2"))])
 
 Custodian = Annotated[Principal, Depends(RequirePermission(PERM_KEYS))]
 

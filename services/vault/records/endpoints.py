@@ -7,21 +7,24 @@ service's audit chain) with the caller, including refused attempts.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 
-from kit.auth import Principal, ServiceCaller, SubjectKind
+from kit.auth import Principal, RequireAcr, ServiceCaller, SubjectKind
 from kit.db import DBSession
 from kit.errors import SuiteError
-from kit.permissions import RequirePermission
+from kit.permissions import RequirePermission, payload_hash
+from services.vault.access import quota
 from services.vault.access.policy import (
     PERM_READ,
     PERM_SHRED,
     PERM_WRITE,
+    SHRED_OPERATION,
     Authorization,
     ReadIntent,
     audit_outside,
@@ -29,7 +32,14 @@ from services.vault.access.policy import (
     authorize_staff_read,
 )
 from services.vault.catalogue import FIELD_TYPES
-from services.vault.errors import InvalidField, StoredIntegrity, SubjectShredded
+from services.vault.errors import (
+    ApprovalRequired,
+    ContactChangeRefused,
+    InvalidField,
+    ShredLedgerUnavailable,
+    StoredIntegrity,
+    SubjectShredded,
+)
 from services.vault.models import audit_log
 from services.vault.records.schemas import (
     BulkRead,
@@ -54,12 +64,47 @@ from services.vault.records.schemas import (
 from services.vault.records.service import LoadedRecord, RecordService, append_to_ledger
 from services.vault.state import GateDep, VaultDep
 
-staff_router = APIRouter(prefix="/staff", tags=["records (staff)"])
+#: Every staff route of the vault needs a second factor (aal2), whatever the permission.
+staff_router = APIRouter(prefix="/staff", tags=["records (staff)"], dependencies=[Depends(RequireAcr("aal2"))])
 internal_router = APIRouter(prefix="/internal", tags=["records (services)"])
 
 StaffReader = Annotated[Principal, Depends(RequirePermission(PERM_READ))]
 StaffWriter = Annotated[Principal, Depends(RequirePermission(PERM_WRITE))]
 StaffShredder = Annotated[Principal, Depends(RequirePermission(PERM_SHRED))]
+
+
+class ListedService:
+    """Route dependency: the calling service client is listed in the named settings (client ids).
+
+    Checked before the body is validated or any record looked up, so an unlisted client learns
+    nothing (not even whether a record exists)."""
+
+    def __init__(self, *settings_names: str, what: str) -> None:
+        self.settings_names = settings_names
+        self.what = what
+
+    async def __call__(self, request: Request, caller: ServiceCaller, vault: VaultDep) -> Principal:
+        allowed = [client for name in self.settings_names for client in getattr(vault.settings, name)]
+        try:
+            authorize_service(caller, allowed, self.what)
+        except SuiteError as exc:
+            # Refused attempts land in the access log too (in a transaction of their own).
+            await audit_outside(
+                request,
+                caller,
+                action="vault.service_refused",
+                outcome="denied",
+                detail={"path": request.url.path, "method": request.method, "reason": exc.code},
+            )
+            raise
+        return caller
+
+
+ServiceWriter = Annotated[Principal, Depends(ListedService("service_writers", what="store and update records"))]
+ServiceReader = Annotated[
+    Principal, Depends(ListedService("service_readers", "service_decrypters", what="read or look up records"))
+]
+ServiceShredder = Annotated[Principal, Depends(ListedService("service_shredders", what="shred subjects"))]
 
 
 def meta(loaded: LoadedRecord) -> dict[str, Any]:
@@ -109,6 +154,8 @@ async def _update(
 ) -> StoredRecord:
     service = RecordService(vault)
     (loaded,) = await service.load(session, ids=[record_id])
+    if principal.kind is SubjectKind.staff:
+        _refuse_contact_change(vault, loaded, body.fields)
     values, changed = await service.update(session, loaded, body.fields)
     await audit_log.append(
         session,
@@ -121,13 +168,33 @@ async def _update(
     return StoredRecord(**meta(loaded), masked=masked_values(values), changed=changed)
 
 
+def _refuse_contact_change(vault: VaultDep, loaded: LoadedRecord, values: dict[str, str]) -> None:
+    """Staff never write where one-time codes go on a record identity owns: that is identity's flow."""
+    settings = vault.settings
+    if loaded.record.created_by not in settings.contact_owners:
+        return
+    touched = sorted(name for name in values if name in settings.contact_fields)
+    if touched:
+        raise ContactChangeRefused(
+            f"{', '.join(touched)} of this record change only through {loaded.record.created_by}'s contact flow",
+            fields=touched,
+            owner=loaded.record.created_by,
+        )
+
+
 async def _authorize(
-    request: Request, principal: Principal, intent: ReadIntent, gate: GateDep, vault: VaultDep
+    request: Request,
+    principal: Principal,
+    *,
+    intent: ReadIntent,
+    gate: GateDep,
+    vault: VaultDep,
+    over_quota: str | None = None,
 ) -> Authorization:
     settings = vault.settings
     try:
         if principal.kind is SubjectKind.staff:
-            return await authorize_staff_read(principal, intent, gate, settings)
+            return await authorize_staff_read(principal, intent, gate, settings, over_quota)
         allowed = (
             settings.service_decrypters
             if intent.unmasked
@@ -184,7 +251,12 @@ async def _read(
             target=_target(intent),
         )
         raise SubjectShredded("the data of at least one of these subjects was destroyed")
-    auth = await _authorize(request, principal, intent, gate, vault)
+    over_quota: str | None = None
+    if principal.kind is SubjectKind.staff:
+        usage = await quota.consume(session, vault.settings, principal.subject, len(loaded))
+        await quota.alert_if_near(request.app.state.database.sessionmaker, vault.settings, usage)
+        over_quota = usage.reason() if usage.over else None
+    auth = await _authorize(request, principal, intent=intent, gate=gate, vault=vault, over_quota=over_quota)
     service = RecordService(vault)
     views: list[RecordView] = []
     try:
@@ -285,22 +357,33 @@ async def _lookup(session: DBSession, vault: VaultDep, principal: Principal, bod
 
 
 async def _shred(
-    session: DBSession, vault: VaultDep, principal: Principal, subject_id: uuid.UUID, tasks: BackgroundTasks
+    session: DBSession,
+    vault: VaultDep,
+    principal: Principal,
+    subject_id: uuid.UUID,
+    approval: Authorization | None = None,
 ) -> ShredResult:
     newly, keys, records = await RecordService(vault).shred(session, subject_id)
     if newly:
-        if vault.settings.shred_ledger_file:
-            # Background tasks run after the request's transaction committed, so
-            # the ledger never names a shredding that was rolled back.
-            tasks.add_task(append_to_ledger, Path(vault.settings.shred_ledger_file), subject_id)
+        detail: dict[str, Any] = {"keys_destroyed": keys, "records": records}
+        if approval is not None:
+            detail.update(approval.detail())
         await audit_log.append(
             session,
             actor=principal.subject,
             actor_kind=principal.kind.value,
             action="vault.subject.shred",
             target=str(subject_id),
-            detail={"keys_destroyed": keys, "records": records},
+            detail=detail,
         )
+        if vault.settings.shred_ledger_file:
+            # Written inside the shred's transaction, before its commit: if the write fails the shred
+            # rolls back; if the commit fails after it, the ledger names a subject whose shredding was
+            # asked for and a restore completes it. A crash can never leave a shred the ledger lacks.
+            try:
+                await asyncio.to_thread(append_to_ledger, Path(vault.settings.shred_ledger_file), subject_id)
+            except OSError as exc:
+                raise ShredLedgerUnavailable("the shred ledger cannot be written; nothing was shredded") from exc
     return ShredResult(subject_id=subject_id, shredded=newly, keys_destroyed=keys, records=records)
 
 
@@ -404,30 +487,52 @@ async def staff_lookup(body: Lookup, session: DBSession, vault: VaultDep, staff:
     return await _lookup(session, vault, staff, body)
 
 
+def shred_payload(subject_id: uuid.UUID) -> dict[str, Any]:
+    """What a `vault.shred` approval is bound to."""
+    return {"subject_id": str(subject_id)}
+
+
 @staff_router.delete("/subjects/{subject_id}", response_model=ShredResult)
 async def staff_shred(
-    subject_id: uuid.UUID, session: DBSession, vault: VaultDep, staff: StaffShredder, tasks: BackgroundTasks
+    subject_id: uuid.UUID,
+    *,
+    session: DBSession,
+    vault: VaultDep,
+    gate: GateDep,
+    staff: StaffShredder,
+    approval_id: Annotated[uuid.UUID | None, Query(description="The approved `vault.shred` request.")] = None,
 ) -> ShredResult:
-    """Crypto-shred a customer (needs `account:close`): destroy their data keys; idempotent."""
-    return await _shred(session, vault, staff, subject_id, tasks)
+    """Crypto-shred a customer (needs `account:close`, aal2 and an approved `vault.shred` request: an
+    irreversible action takes two people). Without `approval_id` the 403 `approval_required` problem
+    carries the exact payload to approve; the approval executes once."""
+    payload = shred_payload(subject_id)
+    if approval_id is None:
+        raise ApprovalRequired(
+            "crypto-shredding a customer needs an approved request",
+            operation=SHRED_OPERATION,
+            payload=payload,
+            payload_hash=payload_hash(payload),
+            reasons=["irreversible destruction of a customer's personal data"],
+        )
+    outcome = await gate.execute_approval(str(approval_id), SHRED_OPERATION, payload)
+    approved = Authorization(approval_id=str(approval_id), approved_by=[str(a) for a in outcome.get("approved_by", [])])
+    return await _shred(session, vault, staff, subject_id, approved)
 
 
 # --- internal routes (services) -------------------------------------------------------------
 
 
 @internal_router.post("/records", status_code=status.HTTP_201_CREATED, response_model=StoredRecord)
-async def service_store(body: StoreRecord, session: DBSession, vault: VaultDep, caller: ServiceCaller) -> StoredRecord:
+async def service_store(body: StoreRecord, session: DBSession, vault: VaultDep, caller: ServiceWriter) -> StoredRecord:
     """Store a personal-data record (services in `service_writers`, e.g. identity at sign-up)."""
-    authorize_service(caller, vault.settings.service_writers, "store records")
     return await _store(session, vault, caller, body)
 
 
 @internal_router.patch("/records/{record_id}", response_model=StoredRecord)
 async def service_update(
-    record_id: uuid.UUID, body: UpdateRecord, session: DBSession, vault: VaultDep, caller: ServiceCaller
+    record_id: uuid.UUID, body: UpdateRecord, session: DBSession, vault: VaultDep, caller: ServiceWriter
 ) -> StoredRecord:
     """Set fields of a record (services in `service_writers`)."""
-    authorize_service(caller, vault.settings.service_writers, "update records")
     return await _update(session, vault, caller, record_id, body)
 
 
@@ -440,7 +545,7 @@ async def service_read(
     session: DBSession,
     vault: VaultDep,
     gate: GateDep,
-    caller: ServiceCaller,
+    caller: ServiceReader,
 ) -> ReadResult:
     """Read fields of a record: masked for `service_readers`, unmasked for `service_decrypters`."""
     loaded = await RecordService(vault).load(session, ids=[record_id])
@@ -449,7 +554,7 @@ async def service_read(
 
 @internal_router.post("/reads", response_model=ReadResult)
 async def service_bulk_read(
-    body: BulkRead, *, request: Request, session: DBSession, vault: VaultDep, gate: GateDep, caller: ServiceCaller
+    body: BulkRead, *, request: Request, session: DBSession, vault: VaultDep, gate: GateDep, caller: ServiceReader
 ) -> ReadResult:
     """Read fields of many records (by id or token)."""
     loaded = await _load_named(session, vault, body)
@@ -458,24 +563,22 @@ async def service_bulk_read(
 
 @internal_router.post("/tokens/reads", response_model=TokenReadResult)
 async def service_token_read(
-    body: TokenRead, *, request: Request, session: DBSession, vault: VaultDep, gate: GateDep, caller: ServiceCaller
+    body: TokenRead, *, request: Request, session: DBSession, vault: VaultDep, gate: GateDep, caller: ServiceReader
 ) -> TokenReadResult:
     """Resolve value tokens to values (e.g. identity turning a phone token into the number to text)."""
     return await _read_tokens(request, session=session, vault=vault, gate=gate, principal=caller, body=body)
 
 
 @internal_router.post("/lookups", response_model=LookupResult)
-async def service_lookup(body: Lookup, session: DBSession, vault: VaultDep, caller: ServiceCaller) -> LookupResult:
+async def service_lookup(body: Lookup, session: DBSession, vault: VaultDep, caller: ServiceReader) -> LookupResult:
     """Find records by exact value of an indexed field (services in `service_readers`)."""
-    authorize_service(caller, [*vault.settings.service_readers, *vault.settings.service_decrypters], "look up records")
     return await _lookup(session, vault, caller, body)
 
 
 @internal_router.delete("/subjects/{subject_id}", response_model=ShredResult)
 async def service_shred(
-    subject_id: uuid.UUID, session: DBSession, vault: VaultDep, caller: ServiceCaller, tasks: BackgroundTasks
+    subject_id: uuid.UUID, session: DBSession, vault: VaultDep, caller: ServiceShredder
 ) -> ShredResult:
     """Crypto-shred a customer on account closure (services in `service_shredders`; idempotent, so
     a redelivered outbox message does nothing the second time)."""
-    authorize_service(caller, vault.settings.service_shredders, "shred subjects")
-    return await _shred(session, vault, caller, subject_id, tasks)
+    return await _shred(session, vault, caller, subject_id)

@@ -5,12 +5,18 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from services.vault.catalogue import FIELD_TYPES
 
 FIELD_NAMES = sorted(FIELD_TYPES)
+
+#: A record token (``rec_...``) and a value token (``tok_...``) as the vault issues them; anything
+#: else is refused before it reaches a query.
+RecordToken = Annotated[str, StringConstraints(pattern=r"^rec_[A-Za-z0-9_-]{1,64}$")]
+ValueToken = Annotated[str, StringConstraints(pattern=r"^tok_[A-Za-z0-9_-]{1,64}$")]
 
 
 class Purpose(enum.StrEnum):
@@ -159,7 +165,7 @@ class BulkRead(ReadOptions):
     )
 
     records: list[uuid.UUID] = Field(default_factory=list, max_length=1000)
-    tokens: list[str] = Field(default_factory=list, max_length=1000, description="Record tokens (`rec_...`).")
+    tokens: list[RecordToken] = Field(default_factory=list, max_length=1000, description="Record tokens (`rec_...`).")
 
 
 class TokenRead(BaseModel):
@@ -170,7 +176,7 @@ class TokenRead(BaseModel):
         },
     )
 
-    tokens: list[str] = Field(min_length=1, max_length=1000, description="Field tokens (`tok_...`).")
+    tokens: list[ValueToken] = Field(min_length=1, max_length=1000, description="Field tokens (`tok_...`).")
     purpose: Purpose
     reference: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:/-]{1,64}$")
     unmasked: bool = False

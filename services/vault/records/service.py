@@ -9,6 +9,7 @@ associated data naming its subject and ring.
 
 from __future__ import annotations
 
+import os
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
@@ -380,6 +381,8 @@ def append_to_ledger(path: Path, subject_id: uuid.UUID) -> None:
     """Append a shredded subject to the write-once ledger that restores re-apply."""
     with path.open("a", encoding="utf-8") as fh:
         fh.write(f"{subject_id} {datetime.now(UTC).isoformat()}\n")
+        fh.flush()
+        os.fsync(fh.fileno())  # on the disk before the shred's transaction commits
 
 
 def read_ledger(path: Path) -> set[uuid.UUID]:

@@ -304,10 +304,10 @@ async def test_shredding_destroys_the_keys(vault: VaultClient) -> None:
     body = await store(vault, subject=subject)
     other = await store(vault)
     shredder = vault.staff("account:close")
-    response = await vault.http.delete(f"/staff/subjects/{subject}", headers=shredder)
+    response = await vault.shred(subject, shredder)
     assert response.status_code == 200, response.text
     assert response.json() == {"subject_id": subject, "shredded": True, "keys_destroyed": 1, "records": 1}
-    again = await vault.http.delete(f"/staff/subjects/{subject}", headers=shredder)
+    again = await vault.shred(subject, shredder)
     assert again.json()["shredded"] is False
     officer = vault.staff("vault:read", "vault:decrypt")
     gone = await read(vault, body["id"], officer, ["phone"], unmasked=True)
@@ -335,9 +335,7 @@ async def test_shredding_destroys_the_keys(vault: VaultClient) -> None:
 
 async def test_shredding_needs_its_permission(vault: VaultClient) -> None:
     body = await store(vault)
-    response = await vault.http.delete(
-        f"/staff/subjects/{body['subject_id']}", headers=vault.staff("vault:read", "vault:decrypt")
-    )
+    response = await vault.shred(body["subject_id"], vault.staff("vault:read", "vault:decrypt"))
     assert response.status_code == 403
 
 
