@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,8 +31,10 @@ from services.risk.learning.errors import (
 )
 from services.risk.learning.features import FEATURE_NAMES
 from services.risk.learning.model import ModelFileRefused, load_model
-from services.risk.learning.training import TrainingResult
 from services.risk.models import ModelChange, ModelState, ModelVersion, audit_log
+
+if TYPE_CHECKING:  # training pulls in scikit-learn, which the running service never needs
+    from services.risk.learning.training import TrainingResult
 
 OPERATION = "risk.model_promotion"
 FLOORS = (
