@@ -69,7 +69,11 @@ def _spawn(name: str, target: str, port: int, env: dict[str, str], log_dir: Path
     return Child(name, port, process)
 
 
-def _wait_ready(url: str, children: list[Child], timeout: float = 60.0) -> bool:
+#: How long the suite may take to answer ``/status`` (a loaded machine imports five apps slowly).
+READY_TIMEOUT = float(os.environ.get("SUITE_READY_TIMEOUT", "180"))
+
+
+def _wait_ready(url: str, children: list[Child], timeout: float = READY_TIMEOUT) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for child in children:
@@ -137,7 +141,10 @@ def main() -> int:
     if not _wait_ready(f"{gateway_url}/status", children):
         _report_dead(children, log_dir)
         _stop(children)
-        print("the suite did not become ready; see the logs above", file=sys.stderr)
+        print(
+            f"the suite did not become ready within {READY_TIMEOUT:.0f}s (SUITE_READY_TIMEOUT); see {log_dir}",
+            file=sys.stderr,
+        )
         return 1
 
     print(f"\nThe suite is up (logs in {log_dir}):")
