@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = RiskSettings()
     try:
         result = asyncio.run(import_history(args.file, options_of(args), settings, quiet=args.quiet))
-    except (DBAPIError, PostgresError, OSError) as exc:
+    except (DBAPIError, PostgresError, ConnectionError) as exc:
         # Not a traceback of the whole batch: which database, and what it said.
         database = make_url(settings.database_url.get_secret_value()).render_as_string(hide_password=True)
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
