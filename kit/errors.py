@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
+from asyncpg import PostgresError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -218,11 +219,32 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+#: SQLSTATEs of a character PostgreSQL cannot store (NUL in text, ``\u0000`` in jsonb): the client's input.
+_UNSTORABLE_CHARACTER = frozenset({"22021", "22P05"})
+
+
+def _unstorable_character(exc: BaseException) -> bool:
+    """The driver's error (raw asyncpg, or wrapped by SQLAlchemy) says the input held such a character."""
+    for error in (exc, getattr(exc, "orig", None), exc.__cause__):
+        if getattr(error, "sqlstate", None) in _UNSTORABLE_CHARACTER:
+            return True
+    return False
+
+
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     # A statement whose connection broke under it (SQLAlchemy invalidated the connection) is the
-    # database being unavailable, whatever class the driver gave the error; anything else is a bug.
+    # database being unavailable, whatever class the driver gave the error; a character the
+    # database cannot store (a NUL) is the client's; anything else is a bug.
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return await _database_unavailable(request, exc)
+    if _unstorable_character(exc):
+        return problem_response(
+            request,
+            status=400,
+            code="invalid_character",
+            title="Invalid character",
+            detail="The request holds a character that cannot be stored (such as NUL).",
+        )
     return await _unexpected_error(request, exc)
 
 
@@ -247,4 +269,5 @@ def install_error_handlers(app: FastAPI) -> None:
     for unavailable in (InterfaceError, OperationalError, PoolTimeout, ConnectionError):
         app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PostgresError, _database_error)  # kit.statements runs asyncpg directly
     app.add_exception_handler(Exception, _unexpected_error)
