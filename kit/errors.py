@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
+from asyncpg import PostgresError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -256,7 +257,8 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     # A statement whose connection broke under it (SQLAlchemy invalidated the connection) is the
-    # database being unavailable, whatever class the driver gave the error; anything else is a bug.
+    # database being unavailable, whatever class the driver gave the error; a value the database
+    # refuses (a NUL, a number past a column's range) is the client's; anything else is a bug.
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return await _database_unavailable(request, exc)
     if is_data_error(exc):
@@ -288,4 +290,5 @@ def install_error_handlers(app: FastAPI) -> None:
     for unavailable in (InterfaceError, OperationalError, PoolTimeout, ConnectionError):
         app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PostgresError, _database_error)  # kit.statements runs asyncpg directly
     app.add_exception_handler(Exception, _unexpected_error)

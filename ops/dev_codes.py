@@ -34,7 +34,7 @@ DEV_CLIENT_SECRET = "dev-insecure-service-client-secret"  # noqa: S105 (a well-k
 DEV_CLIENT_ID = "risk"
 SINK_PATH = "/v1/identity/internal/dev/notifications"
 TOKEN_PATH = "/v1/identity/public/oauth/token"  # noqa: S105 (a path)
-_CODE = re.compile(r"(?<![\d-])(\d{4,10})(?![\d-])")
+_CODE = re.compile(r"(?<![\w-])(\d{4,10})(?![\w-])")  # a word of digits, not part of a date or an id
 
 
 class SinkUnavailable(RuntimeError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -69,7 +70,11 @@ def _spawn(name: str, target: str, port: int, env: dict[str, str], log_dir: Path
     return Child(name, port, process)
 
 
-def _wait_ready(url: str, children: list[Child], timeout: float = 60.0) -> bool:
+#: How long the suite may take to answer ``/status`` (a loaded machine imports five apps slowly).
+READY_TIMEOUT = float(os.environ.get("SUITE_READY_TIMEOUT", "180"))
+
+
+def _wait_ready(url: str, children: list[Child], timeout: float = READY_TIMEOUT) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for child in children:
@@ -120,6 +125,7 @@ def main() -> int:
         env[f"{service.upper()}_DATABASE_URL"] = prepared.service_urls[service]
         env[f"GATEWAY_{service.upper()}_URL"] = f"http://127.0.0.1:{ports[service]}"
 
+    print(f"operator commands (python -m services.<name>.cli): set -a; . {_write_operator_env(env)}; set +a")
     _seed_first_admin(env)
     children = [_spawn(s, f"services.{s}.app:create", ports[s], env, log_dir) for s in SERVICES]
     children.append(_spawn("gateway", "gateway.app:create", ports["gateway"], env, log_dir))
@@ -138,7 +144,10 @@ def main() -> int:
     if not _wait_ready(f"{gateway_url}/status", children):
         _report_dead(children, log_dir)
         _stop(children)
-        print("the suite did not become ready; see the logs above", file=sys.stderr)
+        print(
+            f"the suite did not become ready within {READY_TIMEOUT:.0f}s (SUITE_READY_TIMEOUT); see {log_dir}",
+            file=sys.stderr,
+        )
         return 1
 
     print(f"\nThe suite is up (logs in {log_dir}):")
@@ -161,6 +170,18 @@ def main() -> int:
     _stop(children)
     print("stopped.")
     return exit_code
+
+
+def _write_operator_env(env: dict[str, str], path: Path | None = None) -> Path:
+    """The settings the services' operator commands need to reach this suite (their databases, the gateway),
+    as a shell file to source: without them a command would use the default database, not this suite's."""
+    names = ["SUITE_ENVIRONMENT", "SUITE_GATEWAY_URL", *(f"{s.upper()}_DATABASE_URL" for s in SERVICES)]
+    lines = [f"{name}={shlex.quote(env[name])}" for name in names if name in env]
+    path = path or DATA_DIR / "suite.env"
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+        file.write("\n".join(lines) + "\n")
+    path.chmod(0o600)  # a file left by an older run keeps its mode through O_TRUNC
+    return path
 
 
 def _seed_first_admin(env: dict[str, str]) -> None:

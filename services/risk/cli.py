@@ -18,7 +18,10 @@ import sys
 from pathlib import Path
 from typing import IO, cast
 
+from asyncpg import PostgresError
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from kit.db import create_database
 from services.risk.config import RiskSettings
@@ -104,7 +107,19 @@ def main(argv: list[str] | None = None) -> int:
     history.add_argument("--label-delay-days", type=float, default=7.0)
     history.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    result = asyncio.run(import_history(args.file, options_of(args), RiskSettings(), quiet=args.quiet))
+    settings = RiskSettings()
+    try:
+        result = asyncio.run(import_history(args.file, options_of(args), settings, quiet=args.quiet))
+    except (DBAPIError, PostgresError, ConnectionError) as exc:
+        # Not a traceback of the whole batch: which database, and what it said.
+        database = make_url(settings.database_url.get_secret_value()).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+        print(f"import-history: risk's database {database} failed: {reason}", file=sys.stderr)
+        print(
+            "  is RISK_DATABASE_URL set to the suite's risk database, migrated? (make run: .data/suite.env)",
+            file=sys.stderr,
+        )
+        return 1
     json.dump(result.model_dump(), sys.stdout)
     sys.stdout.write("\n")
     return 0

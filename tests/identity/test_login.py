@@ -221,3 +221,12 @@ async def test_a_hash_made_with_older_parameters_is_replaced_at_the_next_login(
     assert stored != weaker
     assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert (await login(client, data["phone"], PASSWORD)).json()["status"] == "authenticated"
+
+
+async def test_a_nul_in_the_identifier_is_a_422_naming_the_field_not_a_500(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/public/login", json={"identifier": "li\u0000lei", "password": PASSWORD, "device_id": "d"}
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_failed"
+    assert "identifier" in response.text

@@ -91,6 +91,16 @@ async def test_risk_allow_and_deny(
     assert (await _login(client, data, "dev-a", SHANGHAI)).json()["reasons"] == ["velocity"]
 
 
+async def test_a_reason_risk_repeats_is_said_once(
+    client: httpx.AsyncClient, risk_answers: Callable[[httpx.Response | None], list[dict[str, object]]]
+) -> None:
+    _, data = await register(client)
+    assert (await _login(client, data, "phone-1", SHANGHAI)).json()["status"] == "authenticated"
+    risk_answers(httpx.Response(200, json={"decision": "challenge", "reasons": ["new_device", "velocity"]}))
+    body = (await _login(client, data, "tablet-2", SHANGHAI)).json()
+    assert (body["status"], body["reasons"]) == ("mfa_required", ["new_device", "velocity"])
+
+
 async def login_audits(app: FastAPI, account_id: str) -> list[tuple[str | None, dict[str, object]]]:
     """(session id, detail) of the account's ``login.succeeded`` audit entries, oldest first."""
     entries = audit_log.entries

@@ -82,3 +82,4 @@ async def test_without_a_running_suite_it_says_so() -> None:
 def test_the_code_is_found_in_each_message_body() -> None:
     assert code_in("Your Bank Suite code is 482913. It expires in 5 minutes. Never share it.") == "482913"
     assert code_in("A new device signed in on 2026-11-21.") is None
+    assert code_in("We are handling a security incident on your account (reference efad4079).") is None

@@ -107,3 +107,24 @@ def test_a_crashed_child_is_reported(suite_process: tuple[subprocess.Popen[str],
     assert process.wait(timeout=30) == 1
     assert process.stdout is not None
     assert "vault exited with code" in process.stdout.read()
+
+
+def test_the_operator_env_file_points_the_commands_at_this_suite(tmp_path: Path) -> None:
+    from ops.run import _write_operator_env
+
+    env = {
+        "SUITE_ENVIRONMENT": "development",
+        "SUITE_GATEWAY_URL": "http://127.0.0.1:18100",
+        "RISK_DATABASE_URL": "postgresql+asyncpg://suite_risk:@/postgres?host=%2Ftmp%2Fpg",
+        "HOME": "/root",
+    }
+    path = _write_operator_env(env, tmp_path / "suite.env")
+    sourced = subprocess.run(
+        ["/bin/sh", "-c", f". {path}; echo $RISK_DATABASE_URL; echo $SUITE_GATEWAY_URL"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert sourced.stdout.split() == [env["RISK_DATABASE_URL"], env["SUITE_GATEWAY_URL"]]
+    assert "HOME" not in path.read_text()
+    assert path.stat().st_mode & 0o077 == 0

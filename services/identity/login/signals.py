@@ -222,7 +222,8 @@ async def assess(
     risk_decision, risk_reasons = await ask_risk(runtime, account, ctx, signals)
     # A medium-risk account (risk's judgement, internal/accounts/{id}/risk-level) is challenged on any signal.
     challenging = CHALLENGING_SIGNALS if account.risk_level != "medium" else frozenset(signals)
-    reasons = [s for s in signals if s in challenging] + violations + risk_reasons
+    # Risk names some of identity's own signals again (new_device ...): each reason is said once.
+    reasons = list(dict.fromkeys([s for s in signals if s in challenging] + violations + risk_reasons))
     on_violation = str((account.restrictions or {}).get("on_violation", "challenge"))
     if risk_decision == "deny" or (violations and on_violation == "deny"):
         decision = "deny"

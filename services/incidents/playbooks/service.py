@@ -105,9 +105,11 @@ def _reason(incident: Incident) -> str:
 async def _requests(session: AsyncSession, incident: Incident, action: StepAction) -> list[Request]:
     """What an automatic step asks of other services, or NothingToDo when it does not apply."""
     if action in (StepAction.freeze_account, StepAction.revoke_sessions, StepAction.notify_customer):
-        if not incident.account_id:
+        # identity knows the customer by its id; account_id may be the core system's account (risk's reports).
+        customer = str(incident.customer_id) if incident.customer_id else incident.account_id
+        if not customer:
             raise NothingToDo("no customer account in the incident's scope")
-        base = IDENTITY.format(account_id=incident.account_id)
+        base = IDENTITY.format(account_id=customer)
         if action is StepAction.freeze_account:
             return [Request("identity", f"{base}/freeze", {"reason": _reason(incident)})]
         if action is StepAction.revoke_sessions:

@@ -43,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train, evaluate on a later window, register a candidate")
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument("--from", dest="source", type=Path, metavar="CSV", help="history file (.csv or .csv.gz)")
-    source.add_argument("--from-db", action="store_true", help=f"the stored history ({'risk.history_events'})")
+    source.add_argument("--from-db", action="store_true", help="risk's stored transactions")
     for name in ("train-from", "train-to", "test-from", "test-to"):
         train.add_argument(f"--{name}", type=_time, required=True, metavar="TIME")
     train.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="boosting rounds")

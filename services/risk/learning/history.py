@@ -25,9 +25,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TextIO
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.risk.history.repository import history_events
 from services.risk.learning.features import HistoryEvent
 
 LABEL_DELAY = timedelta(days=7)
@@ -141,10 +141,8 @@ def _suite_row(row: list[str], index: dict[str, int]) -> HistoryEvent:
 
 # --- From the database ---------------------------------------------------------------
 
-#: The relation ``--from-db`` reads: one row per stored transaction with its label, in the
-#: columns of :class:`HistoryEvent`. The risk-engine side (which stores transactions and
-#: labels) provides it as a view; docs/risk-model.md states the contract.
-HISTORY_RELATION = "risk.history_events"
+#: The columns of :class:`HistoryEvent` (``--from-db`` reads them through the risk engine's
+#: ``services.risk.history.repository.history_events``).
 HISTORY_COLUMNS = (
     "transaction_id",
     "customer_id",
@@ -163,23 +161,10 @@ HISTORY_COLUMNS = (
 async def read_history_db(
     session: AsyncSession, *, until: datetime, batch: int = 10_000
 ) -> AsyncIterator[HistoryEvent]:
-    """Stored history before ``until``, in ``occurred_at`` order, streamed in batches."""
-    query = text(
-        f"SELECT {', '.join(HISTORY_COLUMNS)} FROM {HISTORY_RELATION} "  # noqa: S608 - constants only
-        "WHERE occurred_at < :until ORDER BY occurred_at, transaction_id"
-    )
-    result = await session.stream(query.execution_options(yield_per=batch), {"until": until})
-    async for row in result:
-        yield HistoryEvent(
-            transaction_id=str(row.transaction_id),
-            customer_id=str(row.customer_id),
-            payee=str(row.payee),
-            amount_minor=int(row.amount_minor),
-            occurred_at=row.occurred_at.astimezone(UTC),
-            kind=str(row.kind),
-            channel=str(row.channel),
-            device_id=None if row.device_id is None else str(row.device_id),
-            region=None if row.region is None else str(row.region),
-            label=None if row.label is None else str(row.label),
-            labelled_at=None if row.labelled_at is None else row.labelled_at.astimezone(UTC),
-        )
+    """Stored history before ``until``, in ``occurred_at`` order, streamed in batches.
+
+    The risk engine's stored transactions (scored and imported, with their labels), read by its
+    repository: there is no ``risk.history_events`` view.
+    """
+    async for event in history_events(session, occurred_to=until, batch_size=batch):
+        yield event

@@ -67,6 +67,14 @@ async def test_a_takeover_playbook_runs_in_order_through_the_outbox(incidents: I
     assert len(await incidents.messages()) == 4  # one per request, nothing repeated
 
 
+async def test_the_customer_is_frozen_by_identity_s_id_not_the_core_account(incidents: IncidentsClient) -> None:
+    """Risk's reports carry the core system's account and identity's customer: identity is asked about the customer."""
+    customer = str(uuid.uuid4())
+    await incidents.report(type="fraudulent_transaction", account_id="CORE-LI-1", customer_id=customer)
+    [message] = await incidents.messages()
+    assert message.path == f"/v1/identity/internal/accounts/{customer}/freeze"
+
+
 async def test_a_failed_step_is_visible_then_re_run_or_skipped_with_a_reason(incidents: IncidentsClient) -> None:
     incident_id = (await incidents.report()).json()["incident_id"]
     first_key = f"incidents:{incident_id}:step:1:attempt:1:0"

@@ -9,6 +9,9 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
+from ops.database import with_database
 from services.risk.cli import import_history, main
 from services.risk.history.repository import history_events
 from services.risk.history.schemas import PRESETS, ImportOptions
@@ -75,6 +78,20 @@ def test_the_cli_command_line_reads_the_mapping(tmp_path: Path, monkeypatch: obj
     assert options.mapping["occurred_at"] == "tx_datetime"
     assert options.label_delay_days == 3.0
     assert callable(main)
+
+
+def test_the_cli_names_a_database_without_risk_s_tables_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], test_databases: TestDatabases
+) -> None:
+    """An operator who forgot RISK_DATABASE_URL gets the database and the reason, not a traceback of the batch."""
+    monkeypatch.setenv("RISK_DATABASE_URL", with_database(test_databases.server_url, "no_such_risk_database"))
+    monkeypatch.setenv("SUITE_ENVIRONMENT", "test")
+    path = fdh_file(tmp_path / "tx.csv.gz", "c1", "T1")
+    assert main(["import-history", str(path), "--preset", "fdh", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "import-history: risk's database" in err
+    assert "RISK_DATABASE_URL" in err
+    assert "Traceback" not in err
 
 
 async def test_staff_import_small_files_and_scoring_uses_the_imported_baselines(risk: Risk) -> None:
