@@ -52,16 +52,26 @@ FEATURES = Statement(
          WHERE customer_key = :k AND occurred_at <= :t AND occurred_at >= :t - make_interval(mins => :login_mins)
          ORDER BY occurred_at DESC LIMIT 1
     ), pay AS (
+        -- One row per payee window of the model's features (learning.features.PAYEE_WINDOWS).
         SELECT count(*) FILTER (WHERE occurred_at >= :t - interval '1 day') AS n1d,
                count(*) FILTER (WHERE occurred_at >= :t - interval '7 days') AS n7d,
-               count(*) AS n30d,
+               count(*) FILTER (WHERE occurred_at >= :t - interval '8 days') AS n8d,
+               count(*) FILTER (WHERE occurred_at >= :t - interval '14 days') AS n14d,
+               count(*) FILTER (WHERE occurred_at >= :t - interval '30 days') AS n30d,
+               count(*) AS n60d,
                count(*) FILTER (WHERE occurred_at >= :t - interval '1 day'
                                   AND label = 'fraud' AND labelled_at <= :t) AS f1d,
                count(*) FILTER (WHERE occurred_at >= :t - interval '7 days'
                                   AND label = 'fraud' AND labelled_at <= :t) AS f7d,
-               count(*) FILTER (WHERE label = 'fraud' AND labelled_at <= :t) AS f30d
+               count(*) FILTER (WHERE occurred_at >= :t - interval '8 days'
+                                  AND label = 'fraud' AND labelled_at <= :t) AS f8d,
+               count(*) FILTER (WHERE occurred_at >= :t - interval '14 days'
+                                  AND label = 'fraud' AND labelled_at <= :t) AS f14d,
+               count(*) FILTER (WHERE occurred_at >= :t - interval '30 days'
+                                  AND label = 'fraud' AND labelled_at <= :t) AS f30d,
+               count(*) FILTER (WHERE label = 'fraud' AND labelled_at <= :t) AS f60d
           FROM risk.scored_transaction
-         WHERE payee = :p AND occurred_at < :t AND occurred_at >= :t - interval '30 days'
+         WHERE payee = :p AND occurred_at < :t AND occurred_at >= :t - interval '60 days'
     ), lists AS (
         SELECT coalesce(bool_or(list = 'ip' AND verdict = 'block'), false) AS ip_blocked,
                coalesce(bool_or(list = 'device' AND verdict = 'block'), false) AS device_blocked,

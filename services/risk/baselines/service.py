@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk.baselines import repository
-from services.risk.learning.features import CustomerWindow, FeatureInput, PayeeWindow
+from services.risk.learning.features import PAYEE_WINDOWS, CustomerWindow, FeatureInput, PayeeWindow
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +63,7 @@ def build(facts: TransactionFacts, row: dict[str, Any], risk_level: str) -> Base
             "7d": CustomerWindow(int(row["n7d"]), int(row["a7d"])),
             "30d": CustomerWindow(int(row["n30d"]), int(row["a30d"])),
         },
-        payee={
-            "1d": PayeeWindow(int(payee.get("n1d", 0)), int(payee.get("f1d", 0))),
-            "7d": PayeeWindow(int(payee.get("n7d", 0)), int(payee.get("f7d", 0))),
-            "30d": PayeeWindow(int(payee.get("n30d", 0)), int(payee.get("f30d", 0))),
-        },
+        payee={w: PayeeWindow(int(payee.get(f"n{w}", 0)), int(payee.get(f"f{w}", 0))) for w in PAYEE_WINDOWS},
         seconds_since_last=None if prev_at is None else (t - prev_at).total_seconds(),
         new_payee=not row["seen_payee"],
         new_device=facts.device_id is not None and not row["seen_device"],
