@@ -138,8 +138,9 @@ class IdentitySettings(ServiceSettings):
     staff_second_factor_always: bool = Field(
         default=True,
         description=(
-            "Staff sign in with a second factor every time, whatever risk says (their sessions reach "
-            "customers' data and approvals); off, a staff login risk allows is password-only (aal1)."
+            "Staff who have a second factor sign in with it every time, whatever risk says (their sessions reach "
+            "customers' data and approvals; one with none yet signs in at aal1 to enrol it); off, a staff login "
+            "risk allows is password-only (aal1)."
         ),
     )
 

@@ -254,14 +254,20 @@ async def password_login(
             risk_decision=assessment.risk_decision,
         )
         raise LoginDenied("this login is not allowed; contact the bank")
-    staff_needs_second = account.kind == AccountKind.staff and runtime.settings.staff_second_factor_always
-    if assessment.decision == "allow" and not strong and not staff_needs_second:
+    methods = None
+    if assessment.decision == "allow" and not strong and account.kind == AccountKind.staff:
+        if runtime.settings.staff_second_factor_always:
+            # Staff sign in with a second factor whenever they have one, whatever risk says; one
+            # with none yet signs in at aal1 to enrol it (every sensitive staff route needs aal2).
+            methods = mfa.factors_of(found, await _contacts(session, runtime, account))
+    if assessment.decision == "allow" and not strong and not methods:
         # The account's row lock keeps other logins from adding a device meanwhile.
         new_device = ctx.device_id is not None and facts.devices > 0 and not facts.known_device
         return await complete_login(
             session, runtime, account, ctx, amr=["pwd"], ident=ident_index, assessment=assessment, new_device=new_device
         )
-    methods = mfa.factors_of(found, await _contacts(session, runtime, account))
+    if methods is None:
+        methods = mfa.factors_of(found, await _contacts(session, runtime, account))
     return await open_challenge(
         session, runtime, account, ctx, assessment=assessment, ident=ident_index, strong=strong, methods=methods
     )
