@@ -138,5 +138,7 @@ def test_identity_runs_in_production_without_the_development_client_secret() -> 
         data_encryption_key=SecretStr(STRONG),
         audit_signing_key=SecretStr(STRONG),
         client_secret=SecretStr(STRONG),
+        webauthn_rp_id="bank.example",
+        webauthn_origins=("https://bank.example",),
     )
     assert settings.dev_service_client_secret.get_secret_value().startswith("dev-insecure-")

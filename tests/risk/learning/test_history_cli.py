@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import select
 
 from kit.db import create_database
 from services.risk.config import RiskSettings
@@ -137,47 +136,6 @@ async def test_train_from_csv_registers_an_evaluated_candidate(
     assert out.read_bytes().startswith(b"tree\n")
     assert version.sha256 in (tmp_path / "model.txt.sha256").read_text()
     assert "registered candidate m" in capsys.readouterr().out
-
-
-async def test_train_from_the_stored_history(fresh_database_url: str) -> None:
-    engine = create_async_engine(fresh_database_url)
-    async with engine.begin() as connection:
-        await connection.execute(
-            text(
-                "CREATE TABLE risk.history_events (transaction_id text, customer_id text, payee text, "
-                "amount_minor bigint, occurred_at timestamptz, kind text, channel text, device_id text, "
-                "region text, label text, labelled_at timestamptz)"
-            )
-        )
-        await connection.execute(
-            text(
-                "INSERT INTO risk.history_events VALUES (:transaction_id, :customer_id, :payee, :amount_minor, "
-                ":occurred_at, :kind, :channel, :device_id, :region, :label, :labelled_at)"
-            ),
-            [
-                {
-                    "transaction_id": e.transaction_id,
-                    "customer_id": e.customer_id,
-                    "payee": e.payee,
-                    "amount_minor": e.amount_minor,
-                    "occurred_at": e.occurred_at,
-                    "kind": e.kind,
-                    "channel": e.channel,
-                    "device_id": e.device_id,
-                    "region": e.region,
-                    "label": e.label,
-                    "labelled_at": e.labelled_at,
-                }
-                for e in stream()
-            ],
-        )
-    await engine.dispose()
-    assert run_in_thread(["train", "--from-db", *WINDOW_ARGS], fresh_database_url) == 0
-    (version,) = await registered(fresh_database_url)
-    assert version.metrics is not None
-    assert version.metrics["transactions"] == sum(
-        1 for e in stream() if START + timedelta(days=40) <= e.occurred_at < START + timedelta(days=60)
-    )
 
 
 def test_bad_input_is_an_error_message_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
