@@ -113,15 +113,10 @@ OVERRIDES: dict[str, dict[str, int | str]] = {
     "vault DELETE /staff/subjects/{subject_id}": {"staff_with": "403:approval_required"},
 }
 
-#: Open findings another branch fixes (issue 13, item 9: identity's internal routes get scopes). Each
-#: entry is skipped until it holds the convention, and then fails the test until it is removed here.
-PENDING: dict[str, dict[str, str]] = {
-    "identity GET /internal/dev/notifications": {"service_without_scope": "any service reads the dev sink"},
-    "identity POST /internal/login-log/purge": {"service_without_scope": "no identity:maintenance scope yet"},
-    "identity GET /internal/revocations": {"service_without_scope": "no identity:revocations scope yet"},
-    "identity POST /internal/accounts/{account_id}/freeze": {"service_without_scope": "no identity:accounts yet"},
-    "identity POST /internal/accounts/{account_id}/revoke-sessions": {"service_without_scope": "no scope yet"},
-}
+#: Open findings a change in flight fixes: each entry is skipped until it holds the convention, and
+#: then fails the test until it is removed here (identity's internal-route scopes, issue 13 item 9,
+#: emptied it).
+PENDING: dict[str, dict[str, str]] = {}
 #: Routes that are deliberately outside every caller segment (probes), by path.
 PROBES: dict[str, dict[str, int | str]] = {
     path: dict.fromkeys(CALLERS, PUBLIC)
