@@ -108,11 +108,13 @@ class OpenApiAggregator:
 
         try:
             answer = await upstream.client.send("GET", f"{upstream.base_url}/openapi.json", [], b"", 5.0)
-            body = answer.body
-            if body is None:
+            try:
+                body = answer.body
+                if body is None and answer.stream is not None:  # too large to buffer: read it whole
+                    body = b"".join([chunk async for chunk in answer.stream])
+            finally:
                 await answer.close()
-                return upstream.name, None
-            if answer.status != 200:
+            if body is None or answer.status != 200:
                 return upstream.name, None
             document: Mapping[str, Any] = json.loads(body)
         except Exception as exc:  # a service down or broken leaves only its routes out

@@ -93,6 +93,9 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         app.state.permission_client = PermissionClient(client, cache_seconds=settings.permission_cache_seconds)
         app.state.audit_log = spec.audit_log
         tasks = _start_background_work(spec, app, client, verifier)
+        # Build the OpenAPI document now, not on the first request for it: it is large (every route's
+        # problems documented) and the gateway gives each service a few seconds to answer.
+        app.openapi()
         try:
             if spec.extra_lifespan is not None:
                 async with spec.extra_lifespan(app):

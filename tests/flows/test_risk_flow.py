@@ -231,14 +231,21 @@ async def test_a_score_above_90_freezes_the_account_and_leaves_an_alert_and_a_ca
                 select(table).where(table.c.idempotency_key == f"risk-report:{body['transaction_id']}")
             )
         ).one()
-        freeze = (
-            await session.execute(
-                select(table.c.status).where(table.c.idempotency_key == f"risk-freeze:{body['transaction_id']}")
-            )
-        ).scalar_one()
     assert alert is not None
     assert alert.grade == 1
     assert report.path == "/v1/incidents/internal/reports"
     assert report.payload["type"] == "fraudulent_transaction"
     assert report.payload["customer_id"] == account_id
+    # identity answered the freeze before the outbox recorded the delivery: wait for the record (bounded).
+    freeze = ""
+    for _ in range(100):
+        async with risk.state.database.sessionmaker() as session:
+            freeze = (
+                await session.execute(
+                    select(table.c.status).where(table.c.idempotency_key == f"risk-freeze:{body['transaction_id']}")
+                )
+            ).scalar_one()
+        if freeze == "delivered":
+            break
+        await asyncio.sleep(0.1)
     assert freeze == "delivered"

@@ -109,6 +109,9 @@ OVERRIDES: dict[str, dict[str, int | str]] = {
     "permissions POST /internal/checks/batch": {"service_without_scope": ALLOWED},
     "permissions POST /internal/approval-requirements": {"service_without_scope": ALLOWED},
     "permissions POST /internal/approvals/{approval_id}/execute": {"service_without_scope": "404:approval_not_found"},
+    # The development notification sink answers only in development and test (404 elsewhere); every
+    # suite client reads it there, so tests and `make codes` can fetch one-time codes.
+    "identity GET /internal/dev/notifications": {"service_without_scope": ALLOWED},
     # Crypto-shredding is maker-checker (issue 13, item 7): even the permission holder needs an approval.
     "vault DELETE /staff/subjects/{subject_id}": {"staff_with": "403:approval_required"},
 }

@@ -103,6 +103,7 @@ async def report_from_service(
     response_model=ReportOut,
     status_code=status.HTTP_201_CREATED,
     summary="Report that my account was taken over",
+    responses={200: {"model": ReportOut, "description": "An open takeover incident exists: the report joins it."}},
 )
 async def report_takeover(
     body: TakeoverReportIn,

@@ -26,6 +26,7 @@ Format = Annotated[Literal["csv", "json"], Query(alias="format", description="cs
     response_model=EntryOut,
     status_code=status.HTTP_201_CREATED,
     summary="Add a list entry (service)",
+    responses={200: {"model": EntryOut, "description": "The same value and verdict are already listed: that entry."}},
 )
 async def add_internal(
     list_name: ListName,
@@ -47,6 +48,7 @@ async def add_internal(
     status_code=status.HTTP_201_CREATED,
     summary="Add",
     dependencies=[StepUp],
+    responses={200: {"model": EntryOut, "description": "The same value and verdict are already listed: that entry."}},
 )
 async def add_staff(
     list_name: ListName,
@@ -104,7 +106,17 @@ async def import_entries(
     return ImportOut(added=added, already_listed=existing)
 
 
-@staff.get("/{list_name}/export", summary="Export a list (CSV or JSON)")
+@staff.get(
+    "/{list_name}/export",
+    summary="Export a list (CSV or JSON)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The list's active entries in the asked format.",
+            "content": {"application/json": {"schema": {"type": "object"}}, "text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def export_entries(
     list_name: ListName,
     fmt: Format,
