@@ -254,12 +254,12 @@ async def password_login(
             risk_decision=assessment.risk_decision,
         )
         raise LoginDenied("this login is not allowed; contact the bank")
+    # Staff sign in with a second factor whenever they have one, whatever risk says; one with none
+    # yet signs in at aal1 to enrol it (every sensitive staff route needs aal2).
+    staff_second = account.kind == AccountKind.staff and runtime.settings.staff_second_factor_always
     methods = None
-    if assessment.decision == "allow" and not strong and account.kind == AccountKind.staff:
-        if runtime.settings.staff_second_factor_always:
-            # Staff sign in with a second factor whenever they have one, whatever risk says; one
-            # with none yet signs in at aal1 to enrol it (every sensitive staff route needs aal2).
-            methods = mfa.factors_of(found, await _contacts(session, runtime, account))
+    if assessment.decision == "allow" and not strong and staff_second:
+        methods = mfa.factors_of(found, await _contacts(session, runtime, account))
     if assessment.decision == "allow" and not strong and not methods:
         # The account's row lock keeps other logins from adding a device meanwhile.
         new_device = ctx.device_id is not None and facts.devices > 0 and not facts.known_device
