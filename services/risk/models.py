@@ -84,6 +84,8 @@ class ScoredTransaction(Base):
     device_id: Mapped[str | None] = mapped_column(String(200))
     region: Mapped[str | None] = mapped_column(String(64))
     session_id: Mapped[str | None] = mapped_column(String(64))
+    #: The core system's transfer.execute approval for this transaction, when it named one.
+    approval_id: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(16), server_default="scored")  # scored | imported
     score: Mapped[float | None] = mapped_column(Float)
     decision: Mapped[str | None] = mapped_column(String(16))

@@ -30,6 +30,7 @@ class TransactionFacts:
     device_id: str | None = None
     region: str | None = None
     session_id: str | None = None
+    approval_id: str | None = None
 
 
 def customer_key_of(customer_id: str | None, account_id: str) -> str:

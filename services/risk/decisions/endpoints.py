@@ -72,6 +72,7 @@ async def decisions(  # noqa: PLR0917 (query parameters)
             occurred_at=r.occurred_at,
             score=r.score or 0.0,
             decision=r.decision or "allow",
+            approval_id=r.approval_id,
         )
         for r in rows
     ]

@@ -19,7 +19,7 @@ from services.risk.models import LoginEvent, ShadowDecision
 COLUMNS = (
     "transaction_id", "customer_key", "account_id", "customer_id", "payee", "amount_minor", "currency",
     "occurred_at", "kind", "channel", "ip", "device_id", "region", "session_id", "source", "score", "decision",
-    "reasons", "model_version", "ruleset_version", "features",
+    "reasons", "model_version", "ruleset_version", "features", "approval_id",
 )  # fmt: skip
 UPDATED = [c for c in COLUMNS if c != "transaction_id"]
 

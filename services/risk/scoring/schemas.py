@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -40,6 +41,13 @@ class TransactionIn(BaseModel):
     device_id: str | None = Field(default=None, max_length=200)
     region: str | None = Field(default=None, max_length=64)
     session_id: str | None = Field(default=None, max_length=64)
+    approval_id: uuid.UUID | None = Field(
+        default=None,
+        description=(
+            "The maker-checker approval (`transfer.execute`) the core system holds for this transaction, when "
+            "one was needed: kept with the decision so sampling audits can check every large transfer's approval."
+        ),
+    )
 
 
 class TransactionScore(BaseModel):

@@ -144,6 +144,7 @@ def facts_of(body: TransactionIn) -> TransactionFacts:
         device_id=body.device_id,
         region=body.region,
         session_id=body.session_id,
+        approval_id=str(body.approval_id) if body.approval_id is not None else None,
     )
 
 
@@ -228,6 +229,7 @@ def _row(facts: TransactionFacts, verdict: Verdict, baseline: Baseline) -> dict[
         "device_id": facts.device_id,
         "region": facts.region,
         "session_id": facts.session_id,
+        "approval_id": facts.approval_id,
         "source": "scored",
         "score": verdict.score,
         "decision": verdict.decision.value,

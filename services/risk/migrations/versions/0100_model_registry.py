@@ -1,7 +1,7 @@
 """Model registry: trained model versions (file bytes, hash, metrics, windows) and their promotions.
 
 Revision ID: 0100
-Revises: 0002
+Revises: 0003
 """
 
 import sqlalchemy as sa
