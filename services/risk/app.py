@@ -67,6 +67,7 @@ def create(settings: RiskSettings | None = None, *, model_source: ModelSource | 
                 labels.internal,
                 labels.staff,
                 alerts.staff,
+                alerts.internal,
                 rules.staff,
                 history.staff,
                 decisions.internal,

@@ -43,3 +43,8 @@ class InvalidImport(BadRequest):
 class TransactionNotFound(NotFound):
     code = "transaction_not_found"
     title = "No such scored transaction"
+
+
+class InvalidPeriod(BadRequest):
+    code = "invalid_period"
+    title = "The period is not valid"

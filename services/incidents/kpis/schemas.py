@@ -4,7 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from services.incidents.governance.vulnerabilities.schemas import FixCycle
+
+UNASSIGNED = "(unassigned)"
+FIX_CYCLE_COLUMNS = (
+    "found",
+    "fixed",
+    "fixed_on_time",
+    "fixed_late",
+    "open",
+    "open_overdue",
+    "accepted",
+    "on_time_rate",
+    "fix_days_p50",
+    "fix_days_p90",
+    "fix_days_mean",
+)
 
 
 class Durations(BaseModel):
@@ -13,6 +30,20 @@ class Durations(BaseModel):
     n: int
     p50_seconds: float | None
     p90_seconds: float | None
+
+
+class AnalystAlerts(BaseModel):
+    """Risk's alerts created in the period that one analyst worked (risk's alerts summary)."""
+
+    analyst: str | None = Field(description="The assignee, else who resolved them; null: alerts nobody took.")
+    alerts: int
+    open: int
+    resolved: int
+    outcomes: dict[str, int] = Field(description="Resolved alerts by outcome (fraud, genuine, no_action).")
+
+
+class AlertsSummary(BaseModel):
+    analysts: list[AnalystAlerts]
 
 
 class KpiReport(BaseModel):
@@ -32,6 +63,15 @@ class KpiReport(BaseModel):
     sla_breaches_by_clock: dict[str, int]
     customer_complaints: int
     reports_by_source: dict[str, int]
+    alerts_per_analyst: list[AnalystAlerts] | None = Field(
+        description="Risk's alerts created in the period per analyst; null when risk could not answer."
+    )
+    vulnerability_fix_cycle: FixCycle = Field(
+        description="The fix-cycle figures of the vulnerabilities found in the period (dates in UTC)."
+    )
+    sources_unavailable: list[str] = Field(
+        default_factory=list, description="Services that could not answer; their figures are null."
+    )
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(metric, dimension, value) rows for the CSV form."""
@@ -55,4 +95,17 @@ class KpiReport(BaseModel):
         out += [("sla_breaches_by_clock", k, str(v)) for k, v in sorted(self.sla_breaches_by_clock.items())]
         out.append(("customer_complaints", "all", str(self.customer_complaints)))
         out += [("reports_by_source", k, str(v)) for k, v in sorted(self.reports_by_source.items())]
+        for analyst in self.alerts_per_analyst or []:
+            name = analyst.analyst or UNASSIGNED
+            out.append(("alerts_per_analyst", f"{name}/alerts", str(analyst.alerts)))
+            out.append(("alerts_per_analyst", f"{name}/open", str(analyst.open)))
+            out.append(("alerts_per_analyst", f"{name}/resolved", str(analyst.resolved)))
+            out += [("alerts_per_analyst", f"{name}/outcome/{k}", str(v)) for k, v in sorted(analyst.outcomes.items())]
+        cycle = self.vulnerability_fix_cycle
+        out.append(("vulnerability_fix_cycle", "target_working_days", str(cycle.target_working_days)))
+        for row in cycle.rows:
+            for column in FIX_CYCLE_COLUMNS:
+                value = getattr(row, column)
+                out.append(("vulnerability_fix_cycle", f"{row.severity}/{column}", "" if value is None else str(value)))
+        out += [("source_unavailable", source, "1") for source in self.sources_unavailable]
         return out

@@ -1,20 +1,23 @@
-"""The analysts' alert queue (staff, permissions `alert:read` / `alert:modify`)."""
+"""The analysts' alert queue (staff, permissions `alert:read` / `alert:modify`) and its summary for the
+incidents KPI page (internal, scope `risk:read`)."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from kit.auth import Principal
+from kit.auth import Principal, RequireScope
 from kit.db import DBSession
 from kit.permissions import RequirePermission
 from services.risk.alerts import repository, service
-from services.risk.alerts.schemas import AlertOut, AlertsOut, AssignIn, CommentIn, ResolveIn
+from services.risk.alerts.schemas import AlertOut, AlertsOut, AlertsSummaryOut, AssignIn, CommentIn, ResolveIn
 from services.risk.errors import AlertNotFound
 
 staff = APIRouter(prefix="/staff/alerts", tags=["alerts"])
+internal = APIRouter(prefix="/internal/alerts", tags=["alerts"], dependencies=[Depends(RequireScope("risk:read"))])
 
 Reader = Annotated[Principal, Depends(RequirePermission("alert:read"))]
 Modifier = Annotated[Principal, Depends(RequirePermission("alert:modify"))]
@@ -59,3 +62,14 @@ async def resolve(alert_id: uuid.UUID, body: ResolveIn, session: DBSession, prin
     """fraud / genuine labels the transaction (baselines and the training set follow)."""
     alert = await service.resolve(session, alert_id, str(body.label), body.comment, actor=principal.subject)
     return AlertOut.of(alert, await repository.comments(session, alert_id))
+
+
+@internal.get("/summary", response_model=AlertsSummaryOut, summary="Alerts per analyst and their outcomes")
+async def summary(
+    session: DBSession,
+    start: Annotated[datetime, Query(alias="from", description="Created at or after (with a time zone).")],
+    end: Annotated[datetime, Query(alias="to", description="Created before (with a time zone).")],
+) -> AlertsSummaryOut:
+    """Alerts created in [from, to) per analyst (the assignee, else who resolved it; null: nobody took
+    them): how many, still open, resolved, and resolved by outcome. The incidents KPI page reads it."""
+    return await service.summary(session, start, end)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk.models import Alert, AlertComment
@@ -36,3 +37,18 @@ async def comments(session: AsyncSession, alert_id: uuid.UUID) -> list[AlertComm
 async def add_comment(session: AsyncSession, alert_id: uuid.UUID, author: str, body: str) -> None:
     session.add(AlertComment(alert_id=alert_id, author=author, body=body))
     await session.flush()
+
+
+SummaryRow = tuple[str | None, str, str | None, int]
+
+
+async def summary(session: AsyncSession, start: datetime, end: datetime) -> list[SummaryRow]:
+    """(analyst, status, resolution, count) of the alerts created in [start, end)."""
+    # who worked an alert: its assignee, else whoever resolved it (null: nobody yet)
+    analyst = func.coalesce(Alert.assignee, Alert.resolved_by).label("analyst")
+    query = (
+        select(analyst, Alert.status, Alert.resolution, func.count())
+        .where(Alert.created_at >= start, Alert.created_at < end)
+        .group_by(analyst, Alert.status, Alert.resolution)
+    )
+    return [(a, str(status), resolution, int(n)) for a, status, resolution, n in (await session.execute(query)).all()]

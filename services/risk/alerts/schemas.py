@@ -75,3 +75,15 @@ class ResolveIn(BaseModel):
         description="fraud / genuine label the transaction (baselines, training); no_action for staff alerts."
     )
     comment: str = Field(default="", max_length=4_000)
+
+
+class AnalystSummary(BaseModel):
+    analyst: str | None = Field(description="The assignee (else who resolved it); null for alerts nobody took.")
+    alerts: int
+    open: int = Field(description="Not resolved yet (open or assigned).")
+    resolved: int
+    outcomes: dict[str, int] = Field(description="Resolved alerts by resolution (fraud, genuine, no_action).")
+
+
+class AlertsSummaryOut(BaseModel):
+    analysts: list[AnalystSummary]

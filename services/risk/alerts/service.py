@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.risk.alerts import repository
-from services.risk.errors import AlertNotFound, AlertResolved
+from services.risk.alerts.schemas import AlertsSummaryOut, AnalystSummary
+from services.risk.errors import AlertNotFound, AlertResolved, InvalidPeriod
 from services.risk.labels import service as labels
 from services.risk.labels.schemas import LabelIn, LabelValue
 from services.risk.models import Alert, audit_log
@@ -60,3 +61,23 @@ async def resolve(session: AsyncSession, alert_id: uuid.UUID, label: str, note: 
     )
     await session.flush()
     return alert
+
+
+async def summary(session: AsyncSession, start: datetime, end: datetime) -> AlertsSummaryOut:
+    """Alerts created in [start, end) per analyst: how many, still open, resolved and by outcome."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise InvalidPeriod("`from` and `to` need a time zone")
+    if start >= end:
+        raise InvalidPeriod("`to` must be after `from`")
+    by_analyst: dict[str | None, AnalystSummary] = {}
+    for analyst, status, resolution, n in await repository.summary(session, start, end):
+        row = by_analyst.setdefault(analyst, AnalystSummary(analyst=analyst, alerts=0, open=0, resolved=0, outcomes={}))
+        row.alerts += n
+        if status == "resolved":
+            row.resolved += n
+            key = resolution or "unknown"
+            row.outcomes[key] = row.outcomes.get(key, 0) + n
+        else:
+            row.open += n
+    ordered = sorted(by_analyst.values(), key=lambda r: (r.analyst is None, r.analyst or ""))
+    return AlertsSummaryOut(analysts=ordered)
