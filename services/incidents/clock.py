@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
+from kit.clock import SYSTEM_CLOCK
+
+#: What the service reads the time from: a callable, so a test passes its own (or a MovableClock's ``now``).
 Clock = Callable[[], datetime]
 
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
+#: The suite's one wall clock (kit.clock).
+system_clock: Clock = SYSTEM_CLOCK.now

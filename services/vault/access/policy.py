@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import Request
 
 from kit.auth import InsufficientAssurance, Principal, SubjectKind, acr_at_least
+from kit.db import own_transaction
 from kit.permissions import PermissionDenied, payload_hash
 from services.vault.catalogue import CLASS_POLICIES, FIELD_TYPES
 from services.vault.config import VaultSettings
@@ -174,7 +175,7 @@ async def audit_outside(
     target: str | None = None,
 ) -> None:
     """Record a refused or failed access in its own transaction (the request's will roll back)."""
-    async with request.app.state.database.sessionmaker() as session:
+    async with own_transaction(request) as session:
         await audit_log.append(
             session,
             actor=principal.subject,
@@ -184,4 +185,3 @@ async def audit_outside(
             outcome=outcome,
             detail=detail,
         )
-        await session.commit()
